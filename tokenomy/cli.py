@@ -1,0 +1,523 @@
+"""The ``tokenomy`` command line: one sub-command group per capability.
+
+    tokenomy market generate|run|baselines|sweep|study|validate
+    tokenomy runs show DIR
+    tokenomy report DIR
+    tokenomy prices show
+    tokenomy demo
+
+Errors tokenomy raises on purpose (bad data, bad settings) print one red line and exit with
+status 2; anything else is a bug and shows a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+import yaml
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
+from rich.table import Table
+
+from tokenomy.errors import ConfigError, TokenomyError
+
+app = typer.Typer(
+    help="tokenomy — the economics layer for systems of LLM agents.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+market_app = typer.Typer(help="The agentic marketplace.", no_args_is_help=True)
+runs_app = typer.Typer(help="Inspect result folders.", no_args_is_help=True)
+prices_app = typer.Typer(help="Token prices.", no_args_is_help=True)
+app.add_typer(market_app, name="market")
+app.add_typer(runs_app, name="runs")
+app.add_typer(prices_app, name="prices")
+
+console = Console(stderr=True)
+out = Console()
+T = TypeVar("T")
+
+
+def _fail(exc: Exception) -> None:
+    console.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True)
+    raise typer.Exit(2)
+
+
+def _guard(fn: Callable[[], T]) -> T:
+    try:
+        return fn()
+    except TokenomyError as exc:
+        _fail(exc)
+        raise  # unreachable
+
+
+@contextmanager
+def _progress(enabled: bool = True) -> Iterator[Progress]:
+    progress = Progress(
+        SpinnerColumn(),
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+        disable=not enabled or not console.is_terminal,
+    )
+    with progress:
+        yield progress
+
+
+def _params(pairs: list[str] | None, option: str) -> dict[str, Any]:
+    """Parse ``key=value`` options; values are read as YAML scalars (numbers, booleans)."""
+    result: dict[str, Any] = {}
+    for pair in pairs or []:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"{option} expects key=value, got '{pair}'")
+        try:
+            result[key.strip()] = yaml.safe_load(value) if value.strip() else None
+        except yaml.YAMLError:
+            result[key.strip()] = value
+    return result
+
+
+def _prices(path: Path | None, latency: float) -> Any:
+    from tokenomy.prices import Prices, PriceTable
+
+    table = PriceTable.load(path) if path is not None else PriceTable.default()
+    return Prices(latency=latency, table=table)
+
+
+def _csv(text: str, cast: Callable[[str], T], option: str) -> list[T]:
+    try:
+        return [cast(x.strip()) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise ConfigError(f"{option}: cannot read '{text}' as a comma-separated list") from None
+
+
+def _print_json(data: Any) -> None:
+    from tokenomy.results import dumps
+
+    sys.stdout.write(dumps(data))
+
+
+# ------------------------------------------------------------------------------ market
+
+
+@market_app.command("generate")
+def market_generate(
+    out_dir: Annotated[Path, typer.Option("--out", help="Folder to write the data set to")],
+    customers: Annotated[int, typer.Option(help="Number of customers", min=1)] = 100,
+    businesses: Annotated[int, typer.Option(help="Number of businesses", min=1)] = 300,
+    seed: Annotated[int, typer.Option(help="Seed", min=0)] = 0,
+    domain: Annotated[str, typer.Option(help="restaurants or contractors")] = "restaurants",
+    fmt: Annotated[str, typer.Option("--format", help="yaml (Magentic) or parquet")] = "yaml",
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing folder")] = False,
+) -> None:
+    """Generate a synthetic market in the Magentic format (seeded, any scale)."""
+    from tokenomy.market.generator import GeneratorSpec, generate_market
+    from tokenomy.market.io import write_market
+
+    def go() -> None:
+        spec = GeneratorSpec(customers=customers, businesses=businesses, seed=seed, domain=domain)
+        with _progress() as bar:
+            task = bar.add_task("generating", total=None)
+            market = generate_market(spec)
+            bar.update(task, description="writing", total=market.n_customers + market.n_businesses)
+            write_market(
+                market,
+                out_dir,
+                fmt=fmt,
+                overwrite=overwrite,
+                progress=lambda d, t: bar.update(task, completed=d, total=t),
+            )
+        console.print(
+            f"wrote {market.n_customers} customers and {market.n_businesses} businesses "
+            f"({fmt}) to {out_dir}"
+        )
+
+    _guard(go)
+
+
+@market_app.command("run")
+def market_run(
+    data_dir: Annotated[Path, typer.Argument(help="Data-set folder (Magentic format)")],
+    search: Annotated[str, typer.Option(help="lexical|bm25|rating|random|optimal|filtered")] = (
+        "lexical"
+    ),
+    limit: Annotated[int, typer.Option(help="Consideration-set size", min=1)] = 10,
+    customer_policy: Annotated[str, typer.Option(help="rational|first-proposal|bounded")] = (
+        "rational"
+    ),
+    business_policy: Annotated[str, typer.Option(help="posted-price|discounting")] = (
+        "posted-price"
+    ),
+    seed: Annotated[int, typer.Option(min=0)] = 0,
+    out_dir: Annotated[
+        Path | None, typer.Option("--out", help="Run folder (default: results/runs/...)")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the metrics as JSON")] = False,
+    engine: Annotated[str, typer.Option(help="auto|batch|event")] = "auto",
+    customer_param: Annotated[
+        list[str] | None, typer.Option(help="Override a customer parameter, key=value")
+    ] = None,
+    business_param: Annotated[
+        list[str] | None, typer.Option(help="Override a business parameter, key=value")
+    ] = None,
+    customer_model: Annotated[str, typer.Option(help="Price customers' tokens as")] = (
+        "llama-3.1-8b-instruct"
+    ),
+    business_model: Annotated[str, typer.Option(help="Price businesses' tokens as")] = (
+        "llama-3.1-8b-instruct"
+    ),
+    prices_file: Annotated[Path | None, typer.Option("--prices", help="Price table YAML")] = None,
+    latency_price: Annotated[float, typer.Option(help="λ, dollars per second", min=0)] = 0.0,
+    context_tokens: Annotated[int, typer.Option(help="Input tokens per action", min=0)] = 0,
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing run folder")] = False,
+) -> None:
+    """Run one market and write its folder (Parquet tables + summary.json)."""
+    from tokenomy.market.io import load_market
+    from tokenomy.market.runner import RunConfig, run_market
+
+    def go() -> None:
+        config = RunConfig(
+            search=search,
+            limit=limit,
+            customer_policy=customer_policy,
+            business_policy=business_policy,
+            customer_params=_params(customer_param, "--customer-param"),
+            business_params=_params(business_param, "--business-param"),
+            seed=seed,
+            engine=engine,  # type: ignore[arg-type]
+            customer_model=customer_model,
+            business_model=business_model,
+            context_tokens=context_tokens,
+        )
+        config.policies()  # validate before loading data
+        prices = _prices(prices_file, latency_price)
+        with _progress(not as_json) as bar:
+            task = bar.add_task("loading", total=None)
+            market = load_market(data_dir)
+            result = run_market(
+                market,
+                config,
+                prices=prices,
+                progress=lambda stage: bar.update(task, description=stage),
+            )
+            target = out_dir or Path("results") / "runs" / (
+                f"{data_dir.name}-{search}-k{limit}-{customer_policy}-seed{seed}"
+            )
+            bar.update(task, description="writing")
+            result.save(target, overwrite=overwrite)
+        if as_json:
+            _print_json({**result.summary["metrics"], "out": str(target)})
+        else:
+            _show_summary(result.summary, target)
+
+    _guard(go)
+
+
+@market_app.command("baselines")
+def market_baselines(
+    data_dir: Annotated[Path, typer.Argument(help="Data-set folder")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
+) -> None:
+    """Optimal and pick-cheapest welfare of a data set, computed from its files."""
+    from tokenomy.market.io import load_market
+    from tokenomy.market.metrics import baselines
+
+    def go() -> None:
+        base = baselines(load_market(data_dir))
+        if as_json:
+            _print_json(base.to_dict())
+        else:
+            table = Table(title=f"baselines of {data_dir}")
+            table.add_column("baseline")
+            table.add_column("welfare", justify="right")
+            table.add_row("optimal", f"{base.optimal:.2f}")
+            table.add_row("pick_cheapest", f"{base.pick_cheapest:.2f}")
+            out.print(table)
+
+    _guard(go)
+
+
+@market_app.command("validate")
+def market_validate(data_dir: Annotated[Path, typer.Argument(help="Data-set folder")]) -> None:
+    """Check a data set: every file parses; print its size and how servable it is."""
+    import numpy as np
+
+    from tokenomy.market.io import load_market
+
+    def go() -> None:
+        market = load_market(data_dir)
+        ptr, _ = market.carriers
+        carriers = np.diff(ptr)
+        out.print(
+            f"{data_dir}: {market.n_customers} customers, {market.n_businesses} businesses, "
+            f"{market.n_items} distinct items, {len(market.amenities)} amenities; "
+            f"carriers per customer: min {carriers.min()}, mean {carriers.mean():.2f}, "
+            f"max {carriers.max()}; customers no business can serve: {(carriers == 0).sum()}"
+        )
+
+    _guard(go)
+
+
+def _sweep_progress(bar: Progress, total: int) -> Callable[[int, int, str], None]:
+    task = bar.add_task("sweep", total=total)
+
+    def update(done: int, _total: int, label: str) -> None:
+        bar.update(task, completed=done, description=label)
+
+    return update
+
+
+@market_app.command("sweep")
+def market_sweep(
+    data_dirs: Annotated[list[Path], typer.Argument(help="Data-set folders")],
+    out_dir: Annotated[Path, typer.Option("--out", help="Sweep folder")],
+    search: Annotated[str, typer.Option(help="Comma-separated algorithms")] = "lexical",
+    limit: Annotated[str, typer.Option(help="Comma-separated sizes, e.g. 1,3,10")] = "10",
+    customer_policy: Annotated[str, typer.Option(help="Comma-separated policies")] = "rational",
+    business_policy: Annotated[str, typer.Option(help="Comma-separated policies")] = (
+        "posted-price"
+    ),
+    seeds: Annotated[str, typer.Option(help="e.g. 0-9 or 1,2,3")] = "0",
+    business_param: Annotated[
+        list[str] | None, typer.Option(help="Override for every business, key=value")
+    ] = None,
+    focal_business: Annotated[str | None, typer.Option(help="Report this business's share")] = (
+        None
+    ),
+    as_json: Annotated[bool, typer.Option("--json", help="Print the aggregate as JSON")] = False,
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing folder")] = False,
+) -> None:
+    """Run a grid: data × search × limit × customer policy × business policy × seeds."""
+    from tokenomy.market.experiments import SweepSpec, parse_seeds
+
+    def go() -> None:
+        spec = SweepSpec(
+            name="sweep",
+            data=[str(d) for d in data_dirs],
+            search=_csv(search, str, "--search"),
+            limit=_csv(limit, int, "--limit"),
+            customer_policy=_csv(customer_policy, str, "--customer-policy"),
+            business_policy=_csv(business_policy, str, "--business-policy"),
+            seeds=parse_seeds(seeds),
+            business_params=_params(business_param, "--business-param"),
+            focal_business=focal_business,
+        )
+        _run_and_save_sweep(spec, out_dir, overwrite, as_json)
+
+    _guard(go)
+
+
+@market_app.command("study")
+def market_study(
+    name: Annotated[str, typer.Argument(help="consideration-set-size|position-bias|manipulation")],
+    data_root: Annotated[Path, typer.Option("--data", help="Folder holding the data sets")],
+    out_dir: Annotated[Path, typer.Option("--out", help="Sweep folder")],
+    seeds: Annotated[str | None, typer.Option(help="Override the preset's seeds")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the aggregate as JSON")] = False,
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing folder")] = False,
+) -> None:
+    """Run one of the Magentic Marketplace paper's three studies as a sweep."""
+    from tokenomy.market.experiments import parse_seeds, preset
+
+    def go() -> None:
+        spec = preset(name, data_root, parse_seeds(seeds) if seeds else None)
+        _run_and_save_sweep(spec, out_dir, overwrite, as_json)
+
+    _guard(go)
+
+
+def _run_and_save_sweep(spec: Any, out_dir: Path, overwrite: bool, as_json: bool) -> None:
+    from tokenomy.market.experiments import run_sweep
+
+    if out_dir.exists() and any(out_dir.iterdir()) and not overwrite:
+        raise ConfigError(f"{out_dir} already holds results; pass --overwrite to replace them")
+    with _progress(not as_json) as bar:
+        result = run_sweep(spec, progress=_sweep_progress(bar, spec.size()))
+    result.save(out_dir, overwrite=overwrite)
+    if as_json:
+        _print_json(result.summary["aggregate"])
+    else:
+        _show_aggregate(result.summary, out_dir)
+
+
+# ------------------------------------------------------------------------------ runs
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, float):
+        return f"{value:,.4g}" if abs(value) < 1e4 else f"{value:,.2f}"
+    return str(value)
+
+
+def _show_summary(summary: dict[str, Any], folder: Path | None = None) -> None:
+    metrics = summary.get("metrics", {})
+    cfg = summary.get("config", {})
+    title = f"run of {summary.get('market', '?')}"
+    if cfg:
+        title += (
+            f" — {cfg.get('search')} k={cfg.get('limit')}, {cfg.get('customer_policy')} / "
+            f"{cfg.get('business_policy')}, seed {cfg.get('seed')}"
+        )
+    table = Table(title=title)
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for key, value in metrics.items():
+        table.add_row(key, _fmt(value))
+    out.print(table)
+    if folder is not None:
+        out.print(f"results in {folder}")
+
+
+def _show_aggregate(summary: dict[str, Any], folder: Path | None = None) -> None:
+    rows = summary.get("aggregate", [])
+    table = Table(title=f"{summary.get('name', 'sweep')}: {summary.get('runs')} runs")
+    keys = [
+        k
+        for k in ("data", "search", "limit", "customer_policy", "business_policy")
+        if rows and len({str(r.get(k)) for r in rows}) > 1
+    ]
+    for k in keys:
+        table.add_column(k)
+    shown = ("welfare", "needs_met_rate", "first_proposal_share", "focal_share")
+    for m in shown:
+        table.add_column(m, justify="right")
+    for r in rows:
+        cells = [str(r.get(k)) for k in keys]
+        for m in shown:
+            mean, lo, hi = r.get(m), r.get(f"{m}_ci_low"), r.get(f"{m}_ci_high")
+            if mean is None or mean != mean:
+                cells.append("—")
+            elif lo is None or lo != lo:
+                cells.append(_fmt(mean))
+            else:
+                cells.append(f"{_fmt(mean)} [{_fmt(lo)}, {_fmt(hi)}]")
+        table.add_row(*cells)
+    out.print(table)
+    if folder is not None:
+        out.print(f"results in {folder}")
+
+
+@runs_app.command("show")
+def runs_show(
+    folder: Annotated[Path, typer.Argument(help="A run, sweep or study folder")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print summary.json")] = False,
+) -> None:
+    """Print the summary of a result folder."""
+    from tokenomy.results import read_summary
+
+    def go() -> None:
+        summary = read_summary(folder)
+        if as_json:
+            _print_json(summary)
+        elif summary.get("kind") == "sweep":
+            _show_aggregate(summary)
+        elif summary.get("kind") == "study":
+            for name in summary.get("sweeps", []):
+                _show_aggregate(read_summary(folder / name))
+        else:
+            _show_summary(summary)
+
+    _guard(go)
+
+
+# ------------------------------------------------------------------------------ report, prices
+
+
+@app.command("report")
+def report(
+    folder: Annotated[Path, typer.Argument(help="A run, sweep or study folder")],
+    out_file: Annotated[
+        Path | None, typer.Option("--out", help="HTML file (default: FOLDER/report.html)")
+    ] = None,
+) -> None:
+    """Write a self-contained HTML report with figures for a result folder."""
+    from tokenomy.report import write_report
+
+    def go() -> None:
+        path = write_report(folder, out_file)
+        console.print(f"report written to {path}")
+
+    _guard(go)
+
+
+@prices_app.command("show")
+def prices_show(
+    prices_file: Annotated[Path | None, typer.Option("--prices", help="Price table YAML")] = None,
+) -> None:
+    """List the token price table (dollars per million tokens)."""
+    from tokenomy.prices import PriceTable
+
+    def go() -> None:
+        table_data = PriceTable.load(prices_file) if prices_file else PriceTable.default()
+        table = Table(title="token prices ($ per 1M tokens)")
+        table.add_column("model")
+        table.add_column("input", justify="right")
+        table.add_column("output", justify="right")
+        for name, p in table_data.models.items():
+            table.add_row(name, f"{p.input_per_million:.2f}", f"{p.output_per_million:.2f}")
+        out.print(table)
+
+    _guard(go)
+
+
+@app.command("demo")
+def demo(
+    out_dir: Annotated[Path, typer.Option("--out", help="Where to write the demo")] = Path(
+        "results/demo"
+    ),
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing demo folder")] = False,
+    customers: Annotated[int, typer.Option(help="Customers in the synthetic market")] = 100,
+    businesses: Annotated[int, typer.Option(help="Businesses in the synthetic market")] = 300,
+) -> None:
+    """Generate a synthetic market, run the three studies on it, write the HTML report."""
+    from tokenomy.demo import run_demo
+
+    def go() -> None:
+        with _progress() as bar:
+            task = bar.add_task("demo", total=None)
+            path = run_demo(
+                out_dir,
+                overwrite=overwrite,
+                customers=customers,
+                businesses=businesses,
+                progress=lambda done, total, label: bar.update(
+                    task, completed=done, total=total, description=label
+                ),
+            )
+        summary_json = json.loads((out_dir / "summary.json").read_text())
+        for name in summary_json.get("sweeps", []):
+            from tokenomy.results import read_summary
+
+            _show_aggregate(read_summary(out_dir / name))
+        console.print(f"[bold green]report:[/] {path}")
+
+    _guard(go)
+
+
+def main() -> None:
+    """Entry point of the ``tokenomy`` console script."""
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

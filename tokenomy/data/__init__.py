@@ -1,0 +1,1 @@
+"""Data files shipped with tokenomy (the default token price table)."""

@@ -1,0 +1,106 @@
+"""The demo behind ``make demo``: a synthetic market, the paper's three studies, one report.
+
+Everything is generated (no external data, no API key): a restaurant market of 100 customers ×
+300 businesses, identical-business markets for the position-bias study, and business_0001
+description variants for the manipulation study. Each study is a sweep; the demo folder is a
+*study* holding the three sweeps and ``report.html``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+from tokenomy.errors import ResultsError
+from tokenomy.market.experiments import (
+    consideration_set_size,
+    manipulation,
+    position_bias,
+    run_sweep,
+)
+from tokenomy.market.generator import (
+    MANIPULATION_KINDS,
+    GeneratorSpec,
+    generate_market,
+    manipulation_market,
+    position_bias_market,
+)
+from tokenomy.market.io import write_market
+from tokenomy.report import write_report
+from tokenomy.results import environment, write_result
+
+Progress = Callable[[int, int, str], None]
+
+DESCRIPTION = (
+    "The demo of tokenomy's marketplace: a synthetic restaurant market (seeded) and the three "
+    "studies of the Magentic Marketplace paper — consideration-set size, first-proposal "
+    "(position) bias, and manipulation by business descriptions — run with scripted agents."
+)
+
+
+def write_demo_data(root: Path, customers: int = 100, businesses: int = 300, seed: int = 0) -> Path:
+    """Generate the demo's data sets under ``root`` (Magentic YAML format)."""
+    main = generate_market(GeneratorSpec(customers=customers, businesses=businesses, seed=seed))
+    write_market(main, root / f"synthetic_{customers}_{businesses}", overwrite=True)
+    for domain in ("restaurants", "contractors"):
+        for s in range(3):
+            pb = position_bias_market(businesses=3, seed=seed + s, domain=domain)
+            write_market(pb, root / "position_bias" / f"{domain}_seed{s}", overwrite=True)
+    for kind in MANIPULATION_KINDS:
+        for competitive, folder in (
+            (False, "malicious_description"),
+            (True, "competitive_description"),
+        ):
+            mm = manipulation_market(kind, seed=seed, competitive=competitive)
+            mm = dataclasses.replace(mm, name=f"restaurants_{kind}")
+            write_market(mm, root / folder / f"restaurants_{kind}", overwrite=True)
+    return root
+
+
+def run_demo(
+    out_dir: str | Path,
+    *,
+    overwrite: bool = False,
+    customers: int = 100,
+    businesses: int = 300,
+    progress: Progress | None = None,
+) -> Path:
+    """Generate data, run the three studies, write ``report.html``; return the report path."""
+    out = Path(out_dir)
+    if out.exists() and any(out.iterdir()):
+        if not overwrite:
+            raise ResultsError(f"{out} already holds results; pass --overwrite to replace them")
+        shutil.rmtree(out)
+    data = write_demo_data(out / "data", customers, businesses)
+    specs = [
+        consideration_set_size(data / f"synthetic_{customers}_{businesses}"),
+        position_bias(data),
+        manipulation(data),
+    ]
+    total = sum(s.size() for s in specs)
+    done = 0
+    names = []
+    for spec in specs:
+        offset = done
+
+        def tick(d: int, _t: int, label: str, offset: int = offset, name: str = spec.name) -> None:
+            if progress is not None:
+                progress(offset + d, total, f"{name}: {label}")
+
+        result = run_sweep(spec, progress=tick)
+        result.save(out / spec.name, overwrite=True)
+        done += spec.size()
+        names.append(spec.name)
+    summary = {
+        "kind": "study",
+        "name": "tokenomy demo",
+        "description": DESCRIPTION,
+        "sweeps": names,
+        "environment": environment(),
+    }
+    write_result(out / "_summary_tmp", {}, summary, overwrite=True)
+    (out / "_summary_tmp" / "summary.json").replace(out / "summary.json")
+    shutil.rmtree(out / "_summary_tmp", ignore_errors=True)
+    return write_report(out)

@@ -1,0 +1,63 @@
+"""Self-contained HTML reports with figures, for run, sweep and study folders.
+
+>>> from tokenomy.report import write_report            # doctest: +SKIP
+>>> write_report("results/demo")                        # doctest: +SKIP
+PosixPath('results/demo/report.html')
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from importlib import resources
+from pathlib import Path
+
+import jinja2
+
+from tokenomy.errors import ResultsError
+from tokenomy.results import read_summary
+
+__all__ = ["write_report"]
+
+
+def write_report(folder: str | Path, out_file: str | Path | None = None) -> Path:
+    """Render the report of a result folder to one HTML file (figures embedded).
+
+    Args:
+        folder: a run, sweep or study folder (with ``summary.json``).
+        out_file: where to write; default ``folder/report.html``.
+    """
+    from tokenomy import __version__
+    from tokenomy.report.builder import run_sections, study_sections, sweep_sections
+
+    folder = Path(folder)
+    summary = read_summary(folder)
+    kind = summary.get("kind")
+    if kind == "run":
+        sections = run_sections(folder, summary)
+        title = f"tokenomy run — {summary.get('market')}"
+    elif kind == "sweep":
+        sections = sweep_sections(folder, summary)
+        title = f"tokenomy sweep — {summary.get('name')}"
+    elif kind == "study":
+        sections = study_sections(folder, summary)
+        title = f"tokenomy — {summary.get('name', 'study')}"
+    else:
+        raise ResultsError(f"{folder}: unknown result kind {kind!r} in summary.json")
+    template_text = resources.files("tokenomy.report.templates").joinpath("report.html.j2")
+    env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
+    template = env.from_string(template_text.read_text(encoding="utf-8"))
+    created = summary.get("environment", {}).get("created_utc", "")
+    page = template.render(
+        title=title,
+        subtitle=f"{folder} · created {created}",
+        sections=sections,
+        version=__version__,
+    )
+    target = Path(out_file) if out_file is not None else folder / "report.html"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".report.", suffix=".html", dir=target.parent)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(page)
+    os.replace(tmp, target)
+    return target
