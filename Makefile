@@ -33,6 +33,7 @@ test: $(DEV_STAMP)
 lint: $(DEV_STAMP)
 	$(BIN)/ruff check tokenomy tests benchmarks
 	$(BIN)/ruff format --check tokenomy tests benchmarks
+	$(BIN)/mypy tokenomy
 
 format: $(DEV_STAMP)
 	$(BIN)/ruff format tokenomy tests benchmarks

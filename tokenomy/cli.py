@@ -202,7 +202,7 @@ def market_run(
             customer_params=_params(customer_param, "--customer-param"),
             business_params=_params(business_param, "--business-param"),
             seed=seed,
-            engine=engine,  # type: ignore[arg-type]
+            engine=engine,
             customer_model=customer_model,
             business_model=business_model,
             context_tokens=context_tokens,
@@ -211,7 +211,9 @@ def market_run(
         prices = _prices(prices_file, latency_price)
         with _progress(not as_json) as bar:
             task = bar.add_task("loading", total=None)
-            market = load_market(data_dir)
+            market = load_market(
+                data_dir, progress=lambda d, t: bar.update(task, completed=d, total=t)
+            )
             result = run_market(
                 market,
                 config,

@@ -29,7 +29,7 @@ from tokenomy.market.generator import (
 )
 from tokenomy.market.io import write_market
 from tokenomy.report import write_report
-from tokenomy.results import environment, write_result
+from tokenomy.results import environment, write_json
 
 Progress = Callable[[int, int, str], None]
 
@@ -100,7 +100,5 @@ def run_demo(
         "sweeps": names,
         "environment": environment(),
     }
-    write_result(out / "_summary_tmp", {}, summary, overwrite=True)
-    (out / "_summary_tmp" / "summary.json").replace(out / "summary.json")
-    shutil.rmtree(out / "_summary_tmp", ignore_errors=True)
+    write_json(out / "summary.json", summary)
     return write_report(out)

@@ -98,8 +98,12 @@ class PriceTable:
             prices = []
             for side in ("input", "output"):
                 value = entry.get(side)
-                ok = isinstance(value, int | float) and not isinstance(value, bool)
-                if not ok or not math.isfinite(value) or value < 0:
+                if (
+                    not isinstance(value, int | float)
+                    or isinstance(value, bool)
+                    or not math.isfinite(value)
+                    or value < 0
+                ):
                     raise DataError(
                         source, f"models.{name}.{side}", value, "a price >= 0 in $ per 1M tokens"
                     )

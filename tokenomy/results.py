@@ -19,7 +19,8 @@ import os
 import platform
 import shutil
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -63,19 +64,18 @@ def environment() -> dict[str, str]:
     }
 
 
-def write_result(
-    path: str | Path,
-    tables: Mapping[str, pa.Table],
-    summary: Mapping[str, Any],
-    *,
-    overwrite: bool = False,
-) -> Path:
-    """Write tables and summary into ``path`` atomically.
+@contextmanager
+def atomic_folder(target: str | Path, *, overwrite: bool = False) -> Iterator[Path]:
+    """Assemble a folder under a temporary name and move it into place only on success.
+
+    Yields the temporary folder to fill. On success it replaces ``target`` (only when
+    ``overwrite``; an existing non-empty folder is otherwise refused before anything is
+    written); on failure it is removed and ``target`` is left as it was.
 
     Raises:
-        ResultsError: ``path`` exists, is not empty, and ``overwrite`` is false.
+        ResultsError: ``target`` is a file, or a non-empty folder and ``overwrite`` is false.
     """
-    target = Path(path)
+    target = Path(target)
     if target.exists() and not target.is_dir():
         raise ResultsError(f"{target} exists and is not a folder")
     if target.exists() and any(target.iterdir()) and not overwrite:
@@ -85,9 +85,7 @@ def write_result(
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
     try:
-        for name, table in tables.items():
-            pq.write_table(table, tmp / f"{name}.parquet", compression="zstd")
-        (tmp / SUMMARY).write_text(dumps(summary), encoding="utf-8")
+        yield tmp
         if target.exists():
             old = target.with_name(f".{target.name}.old-{os.getpid()}")
             os.replace(target, old)
@@ -98,7 +96,58 @@ def write_result(
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    return target
+
+
+def write_json(path: str | Path, data: Mapping[str, Any]) -> Path:
+    """Write a JSON file atomically (deterministic layout, see :func:`dumps`)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(dumps(data))
+    os.replace(tmp, path)
+    return path
+
+
+ROW_GROUP = 1_000_000
+"""Rows per Parquet row group; tables are written one row group at a time."""
+
+
+def write_parquet(table: pa.Table, file: str | Path) -> None:
+    """Write ``table`` in row groups, so dictionary columns are decoded a slice at a time.
+
+    Columns are written plainly encoded and zstd-compressed (tokenomy's dictionaries can hold
+    millions of agent ids; Parquet's own dictionary pages would fall back anyway).
+    """
+    with pq.ParquetWriter(file, table.schema, compression="zstd", use_dictionary=False) as out:
+        if table.num_rows == 0:
+            out.write_table(table)
+        for start in range(0, table.num_rows, ROW_GROUP):
+            out.write_table(table.slice(start, ROW_GROUP))
+
+
+def write_result(
+    path: str | Path,
+    tables: Mapping[str, pa.Table | Callable[[], pa.Table]],
+    summary: Mapping[str, Any],
+    *,
+    overwrite: bool = False,
+) -> Path:
+    """Write tables and summary into ``path`` atomically.
+
+    A table may be given as a function that builds it: it is then built, written and released
+    one at a time, which keeps the memory peak of large runs down.
+
+    Raises:
+        ResultsError: ``path`` exists, is not empty, and ``overwrite`` is false.
+    """
+    with atomic_folder(path, overwrite=overwrite) as tmp:
+        for name, table_or_builder in tables.items():
+            table = table_or_builder() if callable(table_or_builder) else table_or_builder
+            write_parquet(table, tmp / f"{name}.parquet")
+            del table
+        (tmp / SUMMARY).write_text(dumps(summary), encoding="utf-8")
+    return Path(path)
 
 
 def read_summary(path: str | Path) -> dict[str, Any]:

@@ -83,4 +83,4 @@ def standardized_noise(seed: int, stream: str, *keys: ArrayLike) -> NDArray[np.f
     total = uniform(seed, stream + "/0", *keys)
     for part in range(1, 4):
         total = total + uniform(seed, f"{stream}/{part}", *keys)
-    return (total - 2.0) * np.sqrt(3.0)
+    return np.asarray((total - 2.0) * np.sqrt(3.0), dtype=np.float64)

@@ -314,3 +314,34 @@ def test_medium_scale_smoke() -> None:
     assert (carry & ok).any(axis=1).all()
     assert (mk.b_prices % CENT == 0).all()
     assert sum(p is None for p in mk.progenitors) < 10  # nearly every business is a carrier
+
+
+def test_prefixes_never_start_a_base_name():
+    from tokenomy.market import generator as g
+
+    for domain in g.DOMAINS:
+        prefixes = g._ITEM_PREFIXES[domain]
+        assert len(set(prefixes)) == len(prefixes) == 100
+        assert all(" " not in p for p in prefixes)
+        base = g._item_names(domain, np.arange(g._base_capacity(domain)))
+        firsts = {name.split(" ")[0] for name in base}
+        assert not firsts & set(prefixes)
+        assert len(set(base)) == len(base)
+
+
+def test_crowded_markets_keep_a_few_carriers_per_customer():
+    # 30,000 customers on 3,000 businesses: 10 customers per business, as in 1M x 100k
+    market = generate_market(GeneratorSpec(customers=30_000, businesses=3_000, seed=2))
+    ptr, _ = market.carriers
+    carriers = np.diff(ptr)
+    assert carriers.min() >= 3
+    assert np.median(carriers) == 3
+    assert np.percentile(carriers, 99) <= 12
+    prefixed = sum(name.split(" ")[0] in generator_prefixes() for name in market.items)
+    assert prefixed > 0  # the vocabulary needed prefixed names
+
+
+def generator_prefixes() -> set[str]:
+    from tokenomy.market import generator as g
+
+    return set(g._ITEM_PREFIXES["restaurants"])

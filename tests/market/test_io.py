@@ -120,7 +120,7 @@ def test_writing_never_leaves_half_a_folder_and_does_not_clobber(magentic, tmp_p
     market = load_market(magentic / "mexican_3_9")
     out = write_market(market, tmp_path / "out")
     before = sorted(p.name for p in (out / "customers").iterdir())
-    with pytest.raises(ResultsError, match="already exists"):
+    with pytest.raises(ResultsError, match="already holds"):
         write_market(market, out)
     assert sorted(p.name for p in (out / "customers").iterdir()) == before
     write_market(market, out, overwrite=True)

@@ -20,6 +20,7 @@ the test suite checks that the two engines produce identical logs.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -259,7 +260,11 @@ def run_batch(
 
     # ---------------------------------------------------------------- events
     stage("log")
-    kinds = [  # (time, agent, target, action, message kind or -1, source rows)
+    # free what the log does not need before building it (the log is the memory peak)
+    del iw, ipos, item, found, posted, aw, apos, amen, has_amen, z, score, tiebreak
+    del ok_first, ok_best, arrival_key, received, answer, late
+    i32 = np.int32
+    kinds = [  # (time, agent, target, action, message kind or -1)
         (t_search, cust, np.full(n_c, -1), A_SEARCH, -1),
         (t_inq, pc, n_c + pb, A_TEXT, K_TEXT),
         (t_reply, n_c + pb, pc, A_TEXT, K_TEXT),
@@ -267,26 +272,25 @@ def run_batch(
         (pay_time, payer, n_c + pb[pay_pair], A_PAYMENT, K_PAYMENT),
     ]
     sizes = [len(x[0]) for x in kinds]
-    ev_time = np.concatenate([x[0] for x in kinds] + [end_time])
-    ev_agent = np.concatenate([x[1] for x in kinds] + [cust])
-    ev_target = np.concatenate([x[2] for x in kinds] + [np.full(n_c, -1)]).astype(np.int64)
-    ev_action = np.concatenate(
-        [np.full(s, x[3]) for s, x in zip(sizes, kinds, strict=True)] + [np.full(n_c, A_END)]
-    ).astype(np.int64)
-    ev_phase = np.concatenate([np.full(sum(sizes), PHASE_ACTION), np.full(n_c, PHASE_END)])
-    ev_kind = np.concatenate(
-        [np.full(s, x[4]) for s, x in zip(sizes, kinds, strict=True)] + [np.full(n_c, -1)]
-    ).astype(np.int64)
-    source = np.concatenate([np.arange(s) for s in sizes] + [cust]).astype(np.int64)
-    block = np.repeat(np.arange(len(sizes) + 1), [*sizes, n_c])
+    ev_time = np.concatenate([x[0] for x in kinds] + [end_time]).astype(np.int64)
+    ev_agent = np.concatenate([x[1].astype(i32) for x in kinds] + [cust.astype(i32)])
+    ev_target = np.concatenate([x[2].astype(i32) for x in kinds] + [np.full(n_c, -1, i32)])
+    del kinds
+    block = np.repeat(np.arange(len(sizes) + 1, dtype=np.int8), [*sizes, n_c])
+    ev_phase = np.where(block == len(sizes), PHASE_END, PHASE_ACTION).astype(np.int8)
     order = np.lexsort((ev_target, ev_agent, ev_phase, ev_time))
     ev_time, ev_agent, ev_target = ev_time[order], ev_agent[order], ev_target[order]
-    ev_action, ev_phase, ev_kind = ev_action[order], ev_phase[order], ev_kind[order]
-    source, block = source[order], block[order]
+    ev_phase, block = ev_phase[order], block[order]
+    starts = _ptr([*sizes, n_c])
+    source = (order - starts[block]).astype(i32)
+    del order
+    action_of = np.asarray([A_SEARCH, A_TEXT, A_TEXT, A_PROPOSAL, A_PAYMENT, A_END], np.int8)
+    kind_of = np.asarray([-1, K_TEXT, K_TEXT, K_PROPOSAL, K_PAYMENT, -1], np.int8)
+    ev_action = action_of[block]
+    ev_kind = kind_of[block]
 
     is_msg = ev_kind >= 0
-    msg_id = np.cumsum(is_msg) - 1
-    ev_message = np.where(is_msg, msg_id, -1)
+    ev_message = np.where(is_msg, np.cumsum(is_msg) - 1, -1)
     ids_of = []
     for blk, size in enumerate(sizes):
         ids = np.empty(size, np.int64)
@@ -323,18 +327,25 @@ def run_batch(
     msg_kind = ev_kind[is_msg]
     msg_block = block[is_msg]
     msg_source = source[is_msg]
-    n_inq_texts = len(inquiry_text)
+    # one code per distinct text (the RunLog invariant), shared by messages and queries
+    text_code: dict[str, int] = {}
     inq_code = np.full(n_c, -1, np.int64)
-    inq_code[list(inquiry_text)] = np.arange(n_inq_texts)
+    for c, text in inquiry_text.items():
+        inq_code[c] = text_code.setdefault(text, len(text_code))
+    reply_of = np.fromiter(
+        (text_code.setdefault(t, len(text_code)) for t in reply_texts), np.int64, len(reply_texts)
+    )
+    query_code = np.fromiter(
+        (text_code.setdefault(q, len(text_code)) for q in queries), np.int64, n_c
+    )
     msg_text = np.full(n_msg, -1, np.int64)
     sel = msg_block == 1
     msg_text[sel] = inq_code[pc[msg_source[sel]]]
     sel = msg_block == 2
-    msg_text[sel] = n_inq_texts + reply_code[msg_source[sel]]
+    msg_text[sel] = reply_of[reply_code[msg_source[sel]]]
     msg_tokens = ev_tokens_out[is_msg]
-    texts = list(inquiry_text.values()) + reply_texts
-    query_code = len(texts) + np.arange(n_c)
-    texts = texts + queries
+    texts = list(text_code)
+    del text_code
 
     # proposals (in id order)
     prop_order = np.argsort(prop_id_of, kind="stable")
@@ -391,11 +402,16 @@ def run_batch(
     )
 
 
-def _gather(parts: list[IntArray], block: IntArray, source: IntArray, n_end: int) -> IntArray:
+def _gather(
+    parts: list[IntArray],
+    block: NDArray[np.integer[Any]],
+    source: NDArray[np.integer[Any]],
+    n_end: int,
+) -> IntArray:
     """Per sorted event, the value from ``parts[block][source]`` (0 for end events)."""
     flat = np.concatenate([*parts, np.zeros(n_end, np.int64)])
     offsets = _ptr([len(p) for p in parts] + [n_end])
-    return flat[offsets[block] + source]
+    return np.asarray(flat[offsets[block] + source], dtype=np.int64)
 
 
 def _reply_texts(

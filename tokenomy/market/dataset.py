@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
-from numpy.typing import NDArray
+from numpy.typing import ArrayLike, NDArray
 
 from tokenomy.market.money import dollars_of, to_micro
 from tokenomy.market.schema import BusinessFile, CustomerFile
@@ -150,7 +150,7 @@ class Market:
         order = np.argsort(keys, kind="stable")
         return keys[order], self.b_prices[order]
 
-    def menu_price(self, b: IntArray, item: IntArray) -> tuple[NDArray[np.bool_], IntArray]:
+    def menu_price(self, b: ArrayLike, item: ArrayLike) -> tuple[NDArray[np.bool_], IntArray]:
         """Vectorised menu lookup of pairs ``(b[k], item[k])``.
 
         Returns:
@@ -198,7 +198,7 @@ class Market:
         ptr = _ptr(np.bincount(rows[keep], minlength=self.n_customers))
         return ptr, counts.indices[keep].astype(np.int64)
 
-    def amenities_ok(self, c: IntArray, b: IntArray) -> NDArray[np.bool_]:
+    def amenities_ok(self, c: ArrayLike, b: ArrayLike) -> NDArray[np.bool_]:
         """For pairs ``(c[k], b[k])``: does business ``b`` offer every amenity ``c`` requires?"""
         c = np.asarray(c, dtype=np.int64)
         b = np.asarray(b, dtype=np.int64)
@@ -209,9 +209,9 @@ class Market:
         amen = self.c_amens[starts + offs]
         has = self.b_amenities[b[pair], amen] if len(pair) else np.zeros(0, dtype=bool)
         missing = np.bincount(pair[~has], minlength=len(c))
-        return missing == 0
+        return np.asarray(missing == 0, dtype=bool)
 
-    def items_carried(self, c: IntArray, b: IntArray) -> tuple[IntArray, IntArray, IntArray]:
+    def items_carried(self, c: ArrayLike, b: ArrayLike) -> tuple[IntArray, IntArray, IntArray]:
         """Requested items carried, per pair ``(c[k], b[k])``.
 
         Returns:

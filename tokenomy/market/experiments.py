@@ -241,7 +241,7 @@ def run_sweep(
                 customer_params=spec.customer_params.get(cpol, {}),
                 business_params=spec.business_params,
                 seed=seed,
-                engine=spec.engine,  # type: ignore[arg-type]
+                engine=spec.engine,
                 focal_business=spec.focal_business
                 if spec.focal_business in market.business_index
                 else None,

@@ -730,6 +730,48 @@ _PREFIX_KINDS = ("authority", "social_proof", "loss_aversion")
 
 
 # ============================================================================ spec
+# Single-word prefixes that multiply the name space for markets with millions of customers
+# ("Oaxaca Smoky Chipotle Tacos", "Victorian Gutter Cleaning"). None of them is a first word of
+# a base name, so a prefixed name never equals another name (checked by the tests).
+# fmt: off
+_ITEM_PREFIXES: dict[str, tuple[str, ...]] = {
+    "restaurants": (
+        "Jalisco", "Puebla", "Oaxaca", "Veracruz", "Chiapas", "Guerrero", "Tijuana", "Monterrey",
+        "Durango", "Zacatecas", "Colima", "Tabasco", "Hidalgo", "Morelos", "Campeche", "Sinaloa",
+        "Chihuahua", "Coahuila", "Nayarit", "Tlaxcala", "Queretaro", "Guanajuato", "Acapulco",
+        "Ensenada", "Cancun", "Merida", "Cabo", "Tulum", "Taxco", "Cholula", "Toluca", "Saltillo",
+        "Tampico", "Mazatlan", "Michoacan", "Cuernavaca", "Pachuca", "Morelia", "Hermosillo",
+        "Culiacan", "Mexicali", "Juarez", "Matamoros", "Reynosa", "Nogales", "Laredo", "Austin",
+        "Houston", "Dallas", "Amarillo", "Lubbock", "Tucson", "Phoenix", "Albuquerque",
+        "Galveston", "Abuelita's", "Tia's", "Mama's", "Papa's", "Chef's", "Grandma's", "Sunday",
+        "Midnight", "Sunrise", "Sunset", "Fiesta", "Market", "Garden", "Harvest", "Family",
+        "Neighborhood", "Corner", "Patio", "Rooftop", "Riverside", "Downtown", "Uptown",
+        "Eastside", "Westside", "Northside", "Southside", "Border", "Desert", "Mountain",
+        "Valley", "Canyon", "Lakeside", "Weekend", "Brunch", "Festival", "Original",
+        "Traditional", "Regional", "Seasonal", "Daily", "Late-Night", "Lunchtime", "Holiday",
+        "Tailgate", "Plaza",
+    ),
+    "contractors": (
+        "Lakeside", "Riverside", "Hillside", "Downtown", "Suburban", "Urban", "Rural", "Coastal",
+        "Mountain", "Desert", "Valley", "Canyon", "Prairie", "Harbor", "Meadow", "Orchard",
+        "Ranch", "Farmhouse", "Cottage", "Bungalow", "Townhouse", "Condo", "Duplex", "Triplex",
+        "Cabin", "Chalet", "Loft", "Studio", "Villa", "Mansion", "Estate", "Apartment",
+        "Dormitory", "Office", "Storefront", "Warehouse", "Clinic", "School", "Church",
+        "Restaurant", "Hotel", "Motel", "Lodge", "Clubhouse", "Boathouse", "Poolhouse",
+        "Greenhouse", "Workshop", "Barn", "Stable", "Vacation", "Investment", "Heritage",
+        "Craftsman", "Victorian", "Colonial", "Tudor", "Ranch-Style", "Split-Level",
+        "Mid-Century", "Contemporary", "Mediterranean", "Spanish-Style", "Cape-Cod", "Prefab",
+        "Modular", "Tiny-Home", "Lakefront", "Beachfront", "Oceanfront", "Waterfront", "Hilltop",
+        "Corner-Lot", "Cul-de-Sac", "Gated", "Senior-Living", "Student-Housing", "Mobile-Home",
+        "Manufactured-Home", "New-Build", "Fixer-Upper", "Foreclosure", "Short-Term",
+        "Long-Term", "Holiday", "Spring-Cleaning", "Storm", "Flood", "Hurricane", "Wildfire",
+        "Snowstorm", "Insurance", "HOA", "Landlord", "Tenant", "Realtor", "Open-House",
+        "Staging", "Inspection-Ready", "Rental-Ready",
+    ),
+}
+# fmt: on
+
+
 @dataclass(frozen=True)
 class GeneratorSpec:
     """What :func:`generate_market` builds.
@@ -811,18 +853,31 @@ def _category_sizes(domain: str) -> list[tuple[int, int, int]]:
     return [(len(_JOB_QUALIFIERS), len(obj), len(svc)) for obj, svc in _JOB_TRADES]
 
 
-def vocabulary_capacity(domain: str) -> int:
-    """How many distinct item names the word lists of ``domain`` can form."""
+def _base_capacity(domain: str) -> int:
+    """Number of distinct base names (without a prefix) of ``domain``."""
     return sum(a * i * d for a, i, d in _category_sizes(domain))
+
+
+def vocabulary_capacity(domain: str) -> int:
+    """How many distinct item names the word lists of ``domain`` can form (with prefixes)."""
+    return _base_capacity(domain) * (1 + len(_ITEM_PREFIXES[domain]))
+
+
+def _split_prefix(domain: str, codes: IntArray) -> tuple[IntArray, IntArray]:
+    """Item code -> (prefix index, −1 for none; base-name code)."""
+    base = _base_capacity(domain)
+    codes = np.asarray(codes, dtype=np.int64)
+    return codes // base - 1, codes % base
 
 
 def _item_names(domain: str, codes: IntArray) -> list[str]:
     """Item names for item codes in ``[0, vocabulary_capacity(domain))``.
 
-    A code indexes the combinations of the domain's word lists: category, then first, middle
-    and last word.
+    A code indexes the combinations of the domain's word lists: prefix (none first), then
+    category, then first, middle and last word.
     """
-    cat, a, i, d = (x.tolist() for x in _decompose(domain, np.asarray(codes, dtype=np.int64)))
+    prefix, base = _split_prefix(domain, codes)
+    cat, a, i, d = (x.tolist() for x in _decompose(domain, base))
     names: list[str] = []
     if domain == "restaurants":
         for c, x, y, z in zip(cat, a, i, d, strict=True):
@@ -833,6 +888,9 @@ def _item_names(domain: str, codes: IntArray) -> list[str]:
             q = _JOB_QUALIFIERS[x][0]
             obj, svc = _JOB_TRADES[c][0][y], _JOB_TRADES[c][1][z][0]
             names.append(f"{q} {obj} {svc}" if q else f"{obj} {svc}")
+    words = _ITEM_PREFIXES[domain]
+    for j in np.flatnonzero(prefix >= 0).tolist():
+        names[j] = f"{words[prefix[j]]} {names[j]}"
     return names
 
 
@@ -853,20 +911,24 @@ def _choose_codes(domain: str, v: int, rng: np.random.Generator) -> IntArray:
     """``v`` distinct item codes in random order; plain names first.
 
     Contractor items without a qualifier ("Gutter Cleaning") are taken before qualified ones
-    ("Seasonal Gutter Cleaning"), so small markets read like the published ones and large
-    markets still get enough distinct names.
+    ("Seasonal Gutter Cleaning"), and names without a prefix before prefixed ones ("Oaxaca
+    Smoky Chipotle Tacos"), so small markets read like the published ones and large markets
+    still get enough distinct names.
     """
-    cap = vocabulary_capacity(domain)
-    priority = rng.random(cap)
+    base = _base_capacity(domain)
+    if v > base:  # every base name, then prefixed names at random
+        extra = rng.choice(vocabulary_capacity(domain) - base, size=v - base, replace=False)
+        return rng.permutation(np.concatenate([np.arange(base), base + extra]).astype(np.int64))
+    priority = rng.random(base)
     if domain == "contractors":
-        priority += _decompose(domain, np.arange(cap, dtype=np.int64))[1] != 0
+        priority += _decompose(domain, np.arange(base, dtype=np.int64))[1] != 0
     codes = np.argsort(priority, kind="stable")[:v].astype(np.int64)
     return rng.permutation(codes)
 
 
 def _item_base_prices(domain: str, codes: IntArray, rng: np.random.Generator) -> IntArray:
-    """Base price (micro-dollars, whole cents) of each item code."""
-    cat, first, _, last = _decompose(domain, codes)
+    """Base price (micro-dollars, whole cents) of each item code (a prefix does not change it)."""
+    cat, first, _, last = _decompose(domain, _split_prefix(domain, codes)[1])
     lo = np.empty(len(codes))
     hi = np.empty(len(codes))
     mult = np.ones(len(codes))
@@ -888,11 +950,29 @@ def _item_base_prices(domain: str, codes: IntArray, rng: np.random.Generator) ->
 
 
 def _vocabulary_size(spec: GeneratorSpec) -> int:
+    """Vocabulary size.
+
+    About 3.3 items per business (as published), and — when businesses are crowded with many
+    customers' items — room for twice the requested item slots, so that a requested item is
+    rarely requested by another customer too (each customer keeps its few carriers at any
+    scale).
+    """
     cap = vocabulary_capacity(spec.domain)
     need = spec.items_per_customer[1] + 2 * spec.menu_size[1]
     if need > cap:  # pragma: no cover - only with absurd menu sizes
         raise ConfigError(f"menu_size {spec.menu_size} needs more items than the word lists have")
-    return int(min(cap, max(math.ceil(3.3 * spec.businesses) + 100, 2 * need)))
+    v = max(math.ceil(3.3 * spec.businesses) + 100, 2 * need)
+    if _crowded(spec):
+        slots = spec.customers * sum(spec.items_per_customer) / 2
+        v = max(v, math.ceil(2 * slots) + 2 * spec.menu_size[1])
+    return int(min(cap, v))
+
+
+def _crowded(spec: GeneratorSpec) -> bool:
+    """Whether carriers get enough requested items to fill their menus without filler."""
+    k_lo, k_hi = spec.items_per_customer
+    carried = spec.customers * spec.carriers_per_customer * (k_lo + k_hi) / 2 / spec.businesses
+    return carried >= spec.menu_size[0]
 
 
 # ============================================================================ helpers
@@ -1059,9 +1139,8 @@ def generate_market(spec: GeneratorSpec, progress: ProgressFn | None = None) -> 
     base = _item_base_prices(spec.domain, codes, r_vocab)
     k_lo, k_hi = spec.items_per_customer
     s_lo, s_hi = spec.menu_size
-    carried_per_business = n * k_car * (k_lo + k_hi) / 2 / m
     filler_min = 2 * s_hi
-    pool = v - filler_min if carried_per_business >= s_lo else round(0.3 * v)
+    pool = v - filler_min if _crowded(spec) else round(0.3 * v)
     pool = int(min(max(pool, k_hi), v - filler_min))
     tick(1)
 

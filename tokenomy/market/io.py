@@ -16,9 +16,6 @@ Two formats:
 from __future__ import annotations
 
 import itertools
-import os
-import shutil
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -29,9 +26,10 @@ import pyarrow.parquet as pq
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from tokenomy.errors import DataError, ResultsError
+from tokenomy.errors import DataError
 from tokenomy.market.dataset import Market, _ptr
 from tokenomy.market.schema import BusinessFile, CustomerFile
+from tokenomy.results import atomic_folder
 
 try:  # libyaml is much faster; PyYAML falls back to pure Python without it
     _Loader: Any = yaml.CSafeLoader
@@ -124,45 +122,27 @@ def load_market(
         if progress is not None and (done % 500 == 0 or done == total):
             progress(done, total)
 
-    customers: list[CustomerFile] = []
-    seen: dict[str, Path] = {}
-    for f in cfiles:
-        c = _read_entity(f, CustomerFile)
-        if c.id in seen:
-            raise DataError(f, "id", c.id, f"a unique customer id (also used by {seen[c.id]})")
-        seen[c.id] = f
-        customers.append(c)
-        tick()
-    businesses: list[BusinessFile] = []
-    seen = {}
-    for f in bfiles:
-        b = _read_entity(f, BusinessFile)
-        if b.id in seen:
-            raise DataError(f, "id", b.id, f"a unique business id (also used by {seen[b.id]})")
-        seen[b.id] = f
-        businesses.append(b)
-        tick()
+    customers = _read_all(cfiles, CustomerFile, "customer", tick)
+    businesses = _read_all(bfiles, BusinessFile, "business", tick)
     return Market.from_entities(customers, businesses, name=label, source=str(folder))
 
 
+def _read_all(files: list[Path], model: type[M], kind: str, tick: Callable[[], None]) -> list[M]:
+    """Read every file of one kind; ids must be unique."""
+    entities: list[M] = []
+    seen: dict[str, Path] = {}
+    for f in files:
+        entity = _read_entity(f, model)
+        eid = str(entity.model_dump(include={"id"})["id"])
+        if eid in seen:
+            raise DataError(f, "id", eid, f"a unique {kind} id (also used by {seen[eid]})")
+        seen[eid] = f
+        entities.append(entity)
+        tick()
+    return entities
+
+
 # ---------------------------------------------------------------------- writing
-
-
-def _atomic_folder(target: Path, overwrite: bool) -> Path:
-    if target.exists() and any(target.iterdir()) and not overwrite:
-        raise ResultsError(f"{target} already exists and is not empty; pass overwrite=True")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    return Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
-
-
-def _swap_into_place(tmp: Path, target: Path) -> None:
-    if target.exists():
-        old = target.with_name(f".{target.name}.old-{os.getpid()}")
-        os.replace(target, old)
-        os.replace(tmp, target)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.replace(tmp, target)
 
 
 def write_market(
@@ -185,16 +165,11 @@ def write_market(
     target = Path(path)
     if fmt not in ("yaml", "parquet"):
         raise DataError(target, "format", fmt, "'yaml' or 'parquet'")
-    tmp = _atomic_folder(target, overwrite)
-    try:
+    with atomic_folder(target, overwrite=overwrite) as tmp:
         if fmt == "yaml":
             _write_yaml(market, tmp, progress)
         else:
             _write_parquet(market, tmp)
-        _swap_into_place(tmp, target)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return target
 
 

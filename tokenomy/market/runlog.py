@@ -11,7 +11,9 @@ effect, and the order does not depend on which engine produced the log.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -21,6 +23,8 @@ from tokenomy.market.dataset import Market, segment_ids
 from tokenomy.market.money import to_dollars
 
 IntArray = NDArray[np.int64]
+Codes = NDArray[np.integer[Any]]
+"""Integer columns that may be stored narrower than int64 (agent indices, action codes)."""
 
 ACTIONS = ("search", "send_text", "send_proposal", "send_payment", "fetch_messages", "end")
 A_SEARCH, A_TEXT, A_PROPOSAL, A_PAYMENT, A_FETCH, A_END = range(6)
@@ -38,24 +42,24 @@ class RunLog:
     n_businesses: int
     # events, canonical order
     ev_time: IntArray
-    ev_phase: IntArray
-    ev_agent: IntArray
-    ev_target: IntArray
-    ev_action: IntArray
+    ev_phase: Codes
+    ev_agent: Codes
+    ev_target: Codes
+    ev_action: Codes
     ev_message: IntArray
     ev_ok: NDArray[np.bool_]
     ev_note: IntArray  # index into notes, −1 = none
     ev_tokens_in: IntArray
     ev_tokens_out: IntArray
-    notes: list[str]
+    notes: list[str]  # distinct values
     # messages, by id (id = position)
     msg_time: IntArray
-    msg_sender: IntArray
-    msg_recipient: IntArray
-    msg_kind: IntArray
+    msg_sender: Codes
+    msg_recipient: Codes
+    msg_kind: Codes
     msg_text: IntArray  # index into texts, −1 for proposals and payments
     msg_tokens: IntArray
-    texts: list[str]
+    texts: list[str]  # distinct values (message contents and search queries)
     # proposals
     prop_id: IntArray
     prop_total: IntArray
@@ -86,12 +90,12 @@ class RunLog:
         return len(self.ev_time)
 
     # ------------------------------------------------------------------ derived views
-    def proposal_parties(self) -> tuple[IntArray, IntArray]:
+    def proposal_parties(self) -> tuple[Codes, Codes]:
         """(business local index, customer local index) of each proposal."""
         ids = self.prop_id
         return self.msg_sender[ids] - self.n_customers, self.msg_recipient[ids]
 
-    def payment_parties(self) -> tuple[IntArray, IntArray]:
+    def payment_parties(self) -> tuple[Codes, Codes]:
         """(customer local index, business local index) of each payment."""
         ids = self.pay_id
         return self.msg_sender[ids], self.msg_recipient[ids] - self.n_customers
@@ -99,133 +103,174 @@ class RunLog:
     # ------------------------------------------------------------------ tables
     def tables(self, market: Market) -> dict[str, pa.Table]:
         """Arrow tables: events, messages, proposals, proposal_items, payments, searches."""
-        agent_ids = pa.array(market.customer_ids + market.business_ids, pa.string())
-        roles = pa.array(list(ROLES), pa.string())
-        n_c = self.n_customers
+        return {name: build() for name, build in self.table_builders(market).items()}
 
-        def agents(idx: IntArray) -> pa.Array:
-            return pa.DictionaryArray.from_arrays(
-                pa.array(idx, pa.int32(), mask=idx < 0), agent_ids
-            )
+    def table_builders(self, market: Market) -> dict[str, Callable[[], pa.Table]]:
+        """One function per table, so tables can be built (and written) one at a time."""
+        return _TableBuilder(self, market).builders()
 
-        def role_of(idx: IntArray) -> pa.Array:
-            return pa.DictionaryArray.from_arrays(
-                pa.array((idx >= n_c).astype(np.int8), pa.int8(), mask=idx < 0), roles
-            )
 
-        def coded(codes: IntArray, vocab: list[str]) -> pa.Array:
-            codes, vocab = canonical_codes(codes, vocab)
-            return pa.DictionaryArray.from_arrays(
-                pa.array(codes, pa.int32(), mask=codes < 0), pa.array(vocab, pa.string())
-            )
+class _TableBuilder:
+    """Builds the Arrow tables of a run log, sharing the (large) vocabularies between them."""
 
-        msg = self.ev_message
-        events = pa.table(
-            {
-                "seq": pa.array(np.arange(self.n_events, dtype=np.int64)),
-                "time_ms": pa.array(self.ev_time),
-                "agent": agents(self.ev_agent),
-                "role": role_of(self.ev_agent),
-                "action": coded(self.ev_action, list(ACTIONS)),
-                "target": agents(self.ev_target),
-                "message_id": pa.array(msg, pa.int64(), mask=msg < 0),
-                "status": pa.DictionaryArray.from_arrays(
-                    pa.array((~self.ev_ok).astype(np.int8)), pa.array(["ok", "rejected"])
-                ),
-                "note": coded(self.ev_note, self.notes),
-                "tokens_in": pa.array(self.ev_tokens_in),
-                "tokens_out": pa.array(self.ev_tokens_out),
-            }
-        )
-        prop_of_payment = np.full(len(self.msg_time), -1, np.int64)
-        prop_of_payment[self.pay_id] = self.pay_proposal
-        messages = pa.table(
-            {
-                "message_id": pa.array(np.arange(len(self.msg_time), dtype=np.int64)),
-                "time_ms": pa.array(self.msg_time),
-                "sender": agents(self.msg_sender),
-                "recipient": agents(self.msg_recipient),
-                "kind": coded(self.msg_kind, list(MESSAGE_KINDS)),
-                "content": coded(self.msg_text, self.texts),
-                "proposal_id": pa.array(prop_of_payment, pa.int64(), mask=prop_of_payment < 0),
-                "tokens": pa.array(self.msg_tokens),
-            }
-        )
-        expiry = self.prop_expiry
-        proposals = pa.table(
-            {
-                "proposal_id": pa.array(self.prop_id),
-                "time_ms": pa.array(self.msg_time[self.prop_id]),
-                "business": agents(self.msg_sender[self.prop_id]),
-                "customer": agents(self.msg_recipient[self.prop_id]),
-                "n_items": pa.array(np.diff(self.prop_item_ptr)),
-                "total": pa.array(to_dollars(self.prop_total)),
-                "expiry_ms": pa.array(expiry, pa.int64(), mask=expiry < 0),
-            }
-        )
-        rows = segment_ids(self.prop_item_ptr)
-        proposal_items = pa.table(
-            {
-                "proposal_id": pa.array(self.prop_id[rows]),
-                "item": coded(self.prop_items, market.items),
-                "quantity": pa.array(self.prop_qty),
-                "unit_price": pa.array(to_dollars(self.prop_unit)),
-            }
-        )
-        payments = pa.table(
-            {
-                "message_id": pa.array(self.pay_id),
-                "time_ms": pa.array(self.msg_time[self.pay_id]),
-                "customer": agents(self.msg_sender[self.pay_id]),
-                "business": agents(self.msg_recipient[self.pay_id]),
-                "proposal_id": pa.array(self.pay_proposal),
-                "amount": pa.array(to_dollars(self.pay_amount)),
-            }
-        )
-        srow = segment_ids(self.s_ptr)
-        rank = np.arange(len(srow), dtype=np.int64) - self.s_ptr[srow] + 1
-        searches = pa.table(
-            {
-                "search": pa.array(srow),
-                "time_ms": pa.array(self.s_time[srow]),
-                "agent": agents(self.s_agent[srow]),
-                "algorithm": _repeat_strings(self.s_algorithm, srow),
-                "limit": pa.array(self.s_limit[srow]),
-                "page": pa.array(self.s_page[srow]),
-                "query": coded(self.s_query[srow], self.texts),
-                "total": pa.array(self.s_total[srow]),
-                "rank": pa.array(rank),
-                "business": agents(self.s_results + n_c),
-            }
-        )
+    def __init__(self, log: RunLog, market: Market) -> None:
+        self.log = log
+        self.market = market
+        self.n_c = log.n_customers
+        self._agent_ids: pa.Array | None = None
+
+    def builders(self) -> dict[str, Callable[[], pa.Table]]:
         return {
-            "events": events,
-            "messages": messages,
-            "proposals": proposals,
-            "proposal_items": proposal_items,
-            "payments": payments,
-            "searches": searches,
+            "events": self.events,
+            "messages": self.messages,
+            "proposals": self.proposals,
+            "proposal_items": self.proposal_items,
+            "payments": self.payments,
+            "searches": self.searches,
         }
 
+    # -- column helpers
+    def agents(self, idx: Codes) -> pa.Array:
+        if self._agent_ids is None:
+            m = self.market
+            self._agent_ids = pa.array(m.customer_ids + m.business_ids, pa.string())
+        idx = np.asarray(idx)
+        return pa.DictionaryArray.from_arrays(
+            pa.array(idx, pa.int32(), mask=idx < 0), self._agent_ids
+        )
 
-def canonical_codes(codes: IntArray, vocab: list[str]) -> tuple[IntArray, list[str]]:
-    """Re-code so the dictionary lists each distinct value used, in order of first use.
+    def roles(self, idx: Codes) -> pa.Array:
+        idx = np.asarray(idx)
+        return pa.DictionaryArray.from_arrays(
+            pa.array((idx >= self.n_c).astype(np.int8), pa.int8(), mask=idx < 0),
+            pa.array(list(ROLES), pa.string()),
+        )
 
-    Two engines may number (and duplicate) texts differently; after this the tables are
-    identical.
+    @staticmethod
+    def coded(codes: Codes, vocab: list[str] | pa.Array) -> pa.Array:
+        codes, values = canonical_codes(codes, vocab)
+        return pa.DictionaryArray.from_arrays(pa.array(codes, pa.int32(), mask=codes < 0), values)
+
+    @staticmethod
+    def ints(values: IntArray, mask_negative: bool = False) -> pa.Array:
+        values = np.asarray(values, np.int64)
+        return pa.array(values, pa.int64(), mask=values < 0 if mask_negative else None)
+
+    # -- tables
+    def events(self) -> pa.Table:
+        log = self.log
+        return pa.table(
+            {
+                "seq": self.ints(np.arange(log.n_events)),
+                "time_ms": self.ints(log.ev_time),
+                "agent": self.agents(log.ev_agent),
+                "role": self.roles(log.ev_agent),
+                "action": self.coded(log.ev_action, list(ACTIONS)),
+                "target": self.agents(log.ev_target),
+                "message_id": self.ints(log.ev_message, mask_negative=True),
+                "status": pa.DictionaryArray.from_arrays(
+                    pa.array((~log.ev_ok).astype(np.int8)), pa.array(["ok", "rejected"])
+                ),
+                "note": self.coded(log.ev_note, log.notes),
+                "tokens_in": self.ints(log.ev_tokens_in),
+                "tokens_out": self.ints(log.ev_tokens_out),
+            }
+        )
+
+    def messages(self) -> pa.Table:
+        log = self.log
+        prop_of_payment = np.full(len(log.msg_time), -1, np.int64)
+        prop_of_payment[log.pay_id] = log.pay_proposal
+        return pa.table(
+            {
+                "message_id": self.ints(np.arange(len(log.msg_time))),
+                "time_ms": self.ints(log.msg_time),
+                "sender": self.agents(log.msg_sender),
+                "recipient": self.agents(log.msg_recipient),
+                "kind": self.coded(log.msg_kind, list(MESSAGE_KINDS)),
+                "content": self.coded(log.msg_text, log.texts),
+                "proposal_id": self.ints(prop_of_payment, mask_negative=True),
+                "tokens": self.ints(log.msg_tokens),
+            }
+        )
+
+    def proposals(self) -> pa.Table:
+        log = self.log
+        return pa.table(
+            {
+                "proposal_id": self.ints(log.prop_id),
+                "time_ms": self.ints(log.msg_time[log.prop_id]),
+                "business": self.agents(log.msg_sender[log.prop_id]),
+                "customer": self.agents(log.msg_recipient[log.prop_id]),
+                "n_items": self.ints(np.diff(log.prop_item_ptr)),
+                "total": pa.array(to_dollars(log.prop_total)),
+                "expiry_ms": self.ints(log.prop_expiry, mask_negative=True),
+            }
+        )
+
+    def proposal_items(self) -> pa.Table:
+        log = self.log
+        rows = segment_ids(log.prop_item_ptr)
+        return pa.table(
+            {
+                "proposal_id": self.ints(log.prop_id[rows]),
+                "item": self.coded(log.prop_items, self.market.items),
+                "quantity": self.ints(log.prop_qty),
+                "unit_price": pa.array(to_dollars(log.prop_unit)),
+            }
+        )
+
+    def payments(self) -> pa.Table:
+        log = self.log
+        return pa.table(
+            {
+                "message_id": self.ints(log.pay_id),
+                "time_ms": self.ints(log.msg_time[log.pay_id]),
+                "customer": self.agents(log.msg_sender[log.pay_id]),
+                "business": self.agents(log.msg_recipient[log.pay_id]),
+                "proposal_id": self.ints(log.pay_proposal),
+                "amount": pa.array(to_dollars(log.pay_amount)),
+            }
+        )
+
+    def searches(self) -> pa.Table:
+        log = self.log
+        srow = segment_ids(log.s_ptr)
+        rank = np.arange(len(srow), dtype=np.int64) - log.s_ptr[srow] + 1
+        return pa.table(
+            {
+                "search": self.ints(srow),
+                "time_ms": self.ints(log.s_time[srow]),
+                "agent": self.agents(log.s_agent[srow]),
+                "algorithm": _repeat_strings(log.s_algorithm, srow),
+                "limit": self.ints(log.s_limit[srow]),
+                "page": self.ints(log.s_page[srow]),
+                "query": self.coded(log.s_query[srow], log.texts),
+                "total": self.ints(log.s_total[srow]),
+                "rank": self.ints(rank),
+                "business": self.agents(log.s_results + self.n_c),
+            }
+        )
+
+
+def canonical_codes(codes: Codes, vocab: list[str] | pa.Array) -> tuple[IntArray, pa.Array]:
+    """Re-code so the dictionary lists the values used, in order of first use.
+
+    Two engines may number texts differently; after this the tables are identical. ``vocab``
+    must hold distinct values (every vocabulary of a :class:`RunLog` does).
     """
-    codes = np.asarray(codes, np.int64)
-    used = codes >= 0
+    wide: IntArray = np.asarray(codes, np.int64)
+    used = wide >= 0
     if not used.any():
-        return codes, []
-    uniq, first = np.unique(codes[used], return_index=True)
+        return wide, pa.array([], pa.string())
+    uniq, first = np.unique(wide[used], return_index=True)
     by_first = uniq[np.argsort(first, kind="stable")]
-    remap = np.full(max(len(vocab), 1), -1, np.int64)
-    values: dict[str, int] = {}
-    for code in by_first.tolist():
-        remap[code] = values.setdefault(vocab[code], len(values))
-    out = np.where(used, remap[np.maximum(codes, 0)], -1)
-    return out, list(values)
+    remap = np.full(len(vocab), -1, np.int64)
+    remap[by_first] = np.arange(len(by_first))
+    out = np.where(used, remap[np.maximum(wide, 0)], -1)
+    if isinstance(vocab, pa.Array):
+        return out, vocab.take(pa.array(by_first))
+    return out, pa.array([vocab[i] for i in by_first.tolist()], pa.string())
 
 
 def _repeat_strings(values: list[str], rows: IntArray) -> pa.Array:

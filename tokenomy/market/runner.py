@@ -110,8 +110,17 @@ class RunResult:
         return self._tables
 
     def save(self, path: str | Path, *, overwrite: bool = False) -> Path:
-        """Write the run folder (Parquet tables + summary.json), atomically."""
-        return write_result(path, self.tables(), self.summary, overwrite=overwrite)
+        """Write the run folder (Parquet tables + summary.json), atomically.
+
+        Tables not built yet are built and written one at a time (less memory).
+        """
+        tables: dict[str, pa.Table | Callable[[], pa.Table]]
+        if self._tables is not None:
+            tables = dict(self._tables)
+        else:
+            tables = dict(self.log.table_builders(self.market))
+            tables["customers"] = lambda: outcomes_table(self.market, self.outcomes)
+        return write_result(path, tables, self.summary, overwrite=overwrite)
 
 
 def arrival_times(n: int, window_ms: int, seed: int) -> np.ndarray:

@@ -75,7 +75,7 @@ class LogBuilder:
 
     n_customers: int
     n_businesses: int
-    ev: list[tuple[int, int, int, int, int, int, bool, int, int, int, int]] = field(
+    ev: list[tuple[int, int, int, int, int, int, int, bool, int, int, int]] = field(
         default_factory=list
     )
     notes: dict[str, int] = field(default_factory=dict)

@@ -55,7 +55,8 @@ def _html_table(df: pd.DataFrame) -> str:
         if isinstance(v, float | np.floating):
             if not np.isfinite(v):
                 return "—"
-            return f"{v:,.4g}" if abs(v) < 1e4 else f"{v:,.2f}"
+            x = float(v)
+            return f"{x:,.4g}" if abs(x) < 1e4 else f"{x:,.2f}"
         return html.escape(str(v))
 
     head = "".join(f"<th>{html.escape(str(c))}</th>" for c in df.columns)

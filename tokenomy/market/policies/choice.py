@@ -16,7 +16,8 @@ BoolArray = NDArray[np.bool_]
 
 def needs_met(n_found: ArrayLike, n_requested: ArrayLike, amenities_ok: ArrayLike) -> BoolArray:
     """An offer meets the needs if it has every requested item and the business every amenity."""
-    return (np.asarray(n_found) == np.asarray(n_requested)) & np.asarray(amenities_ok, bool)
+    same = np.asarray(n_found) == np.asarray(n_requested)
+    return np.asarray(same & np.asarray(amenities_ok, bool), dtype=bool)
 
 
 def utility(value: ArrayLike, total: ArrayLike, met: ArrayLike) -> IntArray:

@@ -84,14 +84,16 @@ class AgentContext:
     """Everything a policy is given when it is created.
 
     ``draw(stream, other_agent_id)`` returns this run's keyed uniform number for
-    ``(stream, this agent, other agent)`` — the same number the batch engine uses.
+    ``(stream, this agent, other agent)`` — or for ``(stream, this agent)`` when the other id is
+    ``None`` — the same number the batch engine uses; ``noise`` likewise returns standardized
+    noise.
     """
 
     agent_id: str
     profile: CustomerProfile | BusinessProfile
     search_algorithm: str
     limit: int
-    draw: Callable[[str, str], float]
+    draw: Callable[[str, str | None], float]
     noise: Callable[[str, str], float]
 
 

@@ -83,9 +83,18 @@ def cue_counts(description: str) -> dict[str, int]:
     return {family: len(p.findall(description)) for family, p in _PATTERNS.items()}
 
 
+_ANY_CUE = re.compile(
+    "|".join(re.escape(c) for cues in CUES.values() for c in sorted(cues, key=len, reverse=True)),
+    re.IGNORECASE,
+)
+
+
 def persuasion_score(description: str) -> float:
-    """Persuasion score in [0, 1]: cue hits over :data:`SATURATION`, capped at 1."""
-    return min(1.0, sum(cue_counts(description).values()) / SATURATION)
+    """Persuasion score in [0, 1]: cue hits over :data:`SATURATION`, capped at 1.
+
+    Hits are the non-overlapping matches of any cue, scanning left to right.
+    """
+    return min(1.0, len(_ANY_CUE.findall(description)) / SATURATION)
 
 
 def persuasion_scores(descriptions: list[str]) -> NDArray[np.float64]:

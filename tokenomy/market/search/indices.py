@@ -42,8 +42,34 @@ from tokenomy.rng import uniform
 
 IntArray = NDArray[np.int64]
 
-# Rows of a dense score block: keep a block around 16M cells (128 MB of float64).
-_BLOCK_CELLS = 16_000_000
+# Rows of a dense score block: keep a block around 8M cells (64 MB of float64).
+_BLOCK_CELLS = 8_000_000
+# Largest dense slice of the document matrix built for one block of queries.
+_DENSE_TERMS_BYTES = 256_000_000
+
+
+def _score_block(queries: sp.csr_matrix, docs_t: sp.csr_matrix) -> NDArray[np.float64]:
+    """Dense ``(queries × documents)`` scores ``queries @ docs_t``.
+
+    Only the rows of ``docs_t`` for the terms these queries use are made dense, and the
+    sparse queries are multiplied into them (several times faster than a sparse × sparse
+    product when most documents share a term with the query). Each score adds the same
+    products in the same (term) order either way, so the result does not depend on which
+    path or which block of queries computed it.
+    """
+    terms = np.unique(queries.indices)
+    n_docs = docs_t.shape[1]
+    itemsize = np.dtype(docs_t.dtype).itemsize
+    if len(terms) * n_docs * itemsize > _DENSE_TERMS_BYTES:
+        return np.asarray((queries @ docs_t).toarray())
+    dense = docs_t[terms].toarray()
+    remap = np.zeros(docs_t.shape[0], np.int64)
+    remap[terms] = np.arange(len(terms))
+    narrow = sp.csr_matrix(
+        (queries.data, remap[queries.indices], queries.indptr),
+        shape=(queries.shape[0], len(terms)),
+    )
+    return np.asarray(narrow @ dense)
 
 
 @dataclass(frozen=True)
@@ -134,9 +160,7 @@ class LexicalIndex:
         """Top ``m`` businesses per query by overlap; every business matches (total = n)."""
         parts = []
         for lo, hi in _blocks(len(queries), self._n):
-            scores = np.asarray(
-                (self.encode(queries[lo:hi]) @ self._docs_t).toarray(), dtype=np.int64
-            )
+            scores = _score_block(self.encode(queries[lo:hi]), self._docs_t).astype(np.int64)
             top = top_by_int_score(scores, self._rank, m)
             parts.append(_dense_rows(top, np.full(hi - lo, self._n, np.int64)))
         return _concat(parts, len(queries))
@@ -196,7 +220,7 @@ class BM25Index:
         """Top ``m`` businesses with a positive score per query."""
         parts = []
         for lo, hi in _blocks(len(queries), self._n):
-            scores = np.asarray((self.encode(queries[lo:hi]) @ self._weights_t).toarray())
+            scores = _score_block(self.encode(queries[lo:hi]), self._weights_t)
             ptr, cols, totals = top_positive_by_float_score(scores, self._rank, m)
             parts.append(Ranked(ptr, cols, totals))
         return _concat(parts, len(queries))

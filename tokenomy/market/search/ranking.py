@@ -57,34 +57,47 @@ def top_positive_by_float_score(
 ) -> tuple[IntArray, IntArray, IntArray]:
     """Best ``m`` columns with a positive score in each row, ties to the better static rank.
 
+    One partial partition per row finds ``m`` best candidates; a row is re-ranked exactly from
+    all its candidates only when ties at the ``m``-th score reach beyond the selection (or
+    when it has fewer than ``m`` positive scores), which is rare.
+
     Returns:
         ``(ptr, cols, totals)``: CSR pointer over rows, the ranked columns, and per row the
         number of columns with a positive score (the total number of matches).
     """
     rows_n, n = scores.shape
-    positive = scores > 0
-    totals = positive.sum(axis=1).astype(np.int64)
-    if m <= 0 or n == 0:
+    totals = np.count_nonzero(scores > 0, axis=1).astype(np.int64)
+    k = min(m, n)
+    if k <= 0 or rows_n == 0:
         return np.zeros(rows_n + 1, np.int64), np.zeros(0, np.int64), totals
-    kth = min(m, n)
-    if kth < n:
-        # the m-th largest value of each row; everything >= it is a candidate (ties included)
-        thresh = -np.partition(-scores, kth - 1, axis=1)[:, kth - 1]
+    if k < n:
+        part = np.argpartition(scores, n - k, axis=1)[:, n - k :]
     else:
-        thresh = np.full(rows_n, -np.inf)
-    cand = positive & (scores >= thresh[:, None])
-    r, c = np.nonzero(cand)
-    order = np.lexsort((rank[c], -scores[r, c], r))
-    r, c = r[order], c[order]
-    counts = np.bincount(r, minlength=rows_n)
-    starts = np.zeros(rows_n + 1, np.int64)
-    np.cumsum(counts, out=starts[1:])
-    pos_in_row = np.arange(len(r)) - starts[r]
-    keep = pos_in_row < m
-    r, c = r[keep], c[keep]
+        part = np.broadcast_to(np.arange(n), (rows_n, n)).copy()
+    vals = np.take_along_axis(scores, part, axis=1)
+    kth = vals.min(axis=1)
+    at_least = np.count_nonzero(scores >= kth[:, None], axis=1)
+    simple = (at_least == k) & (kth > 0)
+    ranked: list[IntArray] = [np.zeros(0, np.int64)] * rows_n
+    easy = np.flatnonzero(simple)
+    if len(easy):
+        cols = part[easy].reshape(-1)
+        order = np.lexsort(
+            (rank[cols], -vals[easy].reshape(-1), np.repeat(np.arange(len(easy)), k))
+        )
+        chosen = cols[order].reshape(len(easy), k)
+        for i, r in enumerate(easy.tolist()):
+            ranked[r] = chosen[i]
+    for r in np.flatnonzero(~simple).tolist():
+        row = scores[r]
+        cand = np.flatnonzero(row >= kth[r]) if kth[r] > 0 else np.flatnonzero(row > 0)
+        order = np.lexsort((rank[cand], -row[cand]))
+        ranked[r] = cand[order][:m]
+    lengths = np.fromiter((len(x) for x in ranked), np.int64, rows_n)
     ptr = np.zeros(rows_n + 1, np.int64)
-    np.cumsum(np.bincount(r, minlength=rows_n), out=ptr[1:])
-    return ptr, c.astype(np.int64), totals
+    np.cumsum(lengths, out=ptr[1:])
+    flat = np.concatenate(ranked).astype(np.int64) if rows_n else np.zeros(0, np.int64)
+    return ptr, flat, totals
 
 
 def page_slice(ptr: IntArray, cols: IntArray, limit: int, page: int) -> tuple[IntArray, IntArray]:
