@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -65,8 +66,40 @@ def _guard(fn: Callable[[], T]) -> T:
         raise  # unreachable
 
 
+class _LineProgress:
+    """Progress for non-terminals (logs, CI): a plain line every few seconds and at the end."""
+
+    def __init__(self, every_s: float = 5.0) -> None:
+        self.every_s = every_s
+        self.last = 0.0
+        self.state: dict[int, dict[str, Any]] = {}
+
+    def add_task(self, description: str, total: float | None = None) -> int:
+        task = len(self.state)
+        self.state[task] = {"description": description, "completed": 0, "total": total}
+        return task
+
+    def update(self, task: int, **fields: Any) -> None:
+        state = self.state[task]
+        state.update({k: v for k, v in fields.items() if v is not None})
+        now = time.monotonic()
+        done = state["total"] is not None and state["completed"] >= state["total"]
+        if now - self.last >= self.every_s or done:
+            self.last = now
+            total = state["total"]
+            count = f" {state['completed']}/{total}" if total else ""
+            console.print(f"… {state['description']}{count}", highlight=False, markup=False)
+
+
 @contextmanager
-def _progress(enabled: bool = True) -> Iterator[Progress]:
+def _progress(enabled: bool = True) -> Iterator[Any]:
+    """A rich progress bar on a terminal; throttled plain lines otherwise."""
+    if not enabled:
+        yield _LineProgress(every_s=float("inf"))
+        return
+    if not console.is_terminal:
+        yield _LineProgress()
+        return
     progress = Progress(
         SpinnerColumn(),
         TextColumn("[progress.description]{task.description}"),
@@ -75,7 +108,6 @@ def _progress(enabled: bool = True) -> Iterator[Progress]:
         TimeElapsedColumn(),
         console=console,
         transient=True,
-        disable=not enabled or not console.is_terminal,
     )
     with progress:
         yield progress
@@ -278,7 +310,7 @@ def market_validate(data_dir: Annotated[Path, typer.Argument(help="Data-set fold
     _guard(go)
 
 
-def _sweep_progress(bar: Progress, total: int) -> Callable[[int, int, str], None]:
+def _sweep_progress(bar: Any, total: int) -> Callable[[int, int, str], None]:
     task = bar.add_task("sweep", total=total)
 
     def update(done: int, _total: int, label: str) -> None:
@@ -298,6 +330,9 @@ def market_sweep(
         "posted-price"
     ),
     seeds: Annotated[str, typer.Option(help="e.g. 0-9 or 1,2,3")] = "0",
+    customer_param: Annotated[
+        list[str] | None, typer.Option(help="Override for every customer policy, key=value")
+    ] = None,
     business_param: Annotated[
         list[str] | None, typer.Option(help="Override for every business, key=value")
     ] = None,
@@ -311,12 +346,15 @@ def market_sweep(
     from tokenomy.market.experiments import SweepSpec, parse_seeds
 
     def go() -> None:
+        policies = _csv(customer_policy, str, "--customer-policy")
+        overrides = _params(customer_param, "--customer-param")
         spec = SweepSpec(
             name="sweep",
             data=[str(d) for d in data_dirs],
             search=_csv(search, str, "--search"),
             limit=_csv(limit, int, "--limit"),
-            customer_policy=_csv(customer_policy, str, "--customer-policy"),
+            customer_policy=policies,
+            customer_params={p: overrides for p in policies} if overrides else {},
             business_policy=_csv(business_policy, str, "--business-policy"),
             seeds=parse_seeds(seeds),
             business_params=_params(business_param, "--business-param"),
@@ -390,30 +428,36 @@ def _show_summary(summary: dict[str, Any], folder: Path | None = None) -> None:
         out.print(f"results in {folder}")
 
 
+def _mean_pm(row: dict[str, Any], metric: str) -> str:
+    mean, lo, hi = row.get(metric), row.get(f"{metric}_ci_low"), row.get(f"{metric}_ci_high")
+    if mean is None or mean != mean:
+        return "—"
+    if lo is None or hi is None or lo != lo or hi != hi or hi == lo:
+        return _fmt(mean)
+    return f"{_fmt(mean)} ±{(hi - lo) / 2:.2g}"
+
+
 def _show_aggregate(summary: dict[str, Any], folder: Path | None = None) -> None:
     rows = summary.get("aggregate", [])
-    table = Table(title=f"{summary.get('name', 'sweep')}: {summary.get('runs')} runs")
-    keys = [
-        k
-        for k in ("data", "search", "limit", "customer_policy", "business_policy")
-        if rows and len({str(r.get(k)) for r in rows}) > 1
-    ]
+    table = Table(title=f"{summary.get('name', 'sweep')}: {summary.get('runs')} runs (±: 95% CI)")
+    axes = ("data", "search", "limit", "customer_policy", "business_policy")
+    keys = [k for k in axes if rows and len({str(r.get(k)) for r in rows}) > 1]
+    headers = {
+        "welfare": "welfare",
+        "needs_met_rate": "needs met",
+        "first_proposal_share": "first-prop.",
+        "focal_share": "focal",
+    }
+    shown = [m for m in headers if any(r.get(m) == r.get(m) and r.get(m) is not None for r in rows)]
     for k in keys:
-        table.add_column(k)
-    shown = ("welfare", "needs_met_rate", "first_proposal_share", "focal_share")
+        table.add_column(
+            k.replace("customer_policy", "customer").replace("business_policy", "business")
+        )
     for m in shown:
-        table.add_column(m, justify="right")
+        table.add_column(headers[m], justify="right")
     for r in rows:
-        cells = [str(r.get(k)) for k in keys]
-        for m in shown:
-            mean, lo, hi = r.get(m), r.get(f"{m}_ci_low"), r.get(f"{m}_ci_high")
-            if mean is None or mean != mean:
-                cells.append("—")
-            elif lo is None or lo != lo:
-                cells.append(_fmt(mean))
-            else:
-                cells.append(f"{_fmt(mean)} [{_fmt(lo)}, {_fmt(hi)}]")
-        table.add_row(*cells)
+        label = [str(r.get(k)).split("/")[-1] for k in keys]
+        table.add_row(*label, *(_mean_pm(r, m) for m in shown))
     out.print(table)
     if folder is not None:
         out.print(f"results in {folder}")

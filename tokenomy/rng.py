@@ -8,6 +8,11 @@ the response-time jitter of business ``b`` answering customer ``c`` is
 * a market sharded across workers gives the same outcome as a single process,
 * adding a draw somewhere never shifts the draws anywhere else.
 
+Keys are agent *positions* (indices), so one seed gives the same numbers to the same positions
+in any market: comparisons between data sets (a control and its manipulated variant, say) use
+common random numbers, which makes their difference sharper. Runs over several data sets with
+one seed are therefore not independent replications; vary the seed for those.
+
 The generator is SplitMix64's finaliser applied to a running hash of the key (Steele, Lea and
 Flood, "Fast splittable pseudorandom number generators", OOPSLA 2014). All arithmetic is on
 ``uint64`` arrays, which is exact, so results are bit-identical however the inputs are batched.

@@ -30,6 +30,7 @@ def test_mean_ci_is_the_student_t_interval():
     assert lo == pytest.approx(3.5 - half) and hi == pytest.approx(3.5 + half)
     assert math.isnan(mean_ci(pd.Series([5.0]))[1])
     assert mean_ci(pd.Series([np.nan]))[3] == 0
+    assert mean_ci(pd.Series([999.2] * 5))[1:3] == (999.2, 999.2)
 
 
 def test_aggregate_groups_and_clips_shares_to_the_unit_interval():
@@ -106,13 +107,14 @@ def test_consideration_set_study_welfare_falls_as_the_set_shrinks(magentic):
 
 
 def test_position_bias_study(magentic):
-    agg = run_sweep(preset("position-bias", magentic, seeds=list(range(30)))).aggregate
+    agg = run_sweep(preset("position-bias", magentic, seeds=list(range(100)))).aggregate
     by_policy = agg.groupby("customer_policy")[["first_proposal_share", "first_proposal_chance"]]
     means = by_policy.mean()
     assert means.loc["first-proposal", "first_proposal_share"] == 1.0
     assert means.loc["rational", "first_proposal_chance"] == pytest.approx(1 / 3)
-    # 7 sets x 30 seeds = 210 Bernoulli(1/3) draws: sd of the share 0.033
-    assert abs(means.loc["rational", "first_proposal_share"] - 1 / 3) < 0.1
+    # The 7 sets share their random numbers (common random numbers: keys are positions), so
+    # there are 100 independent Bernoulli(1/3) tie-breaks: sd of the share 0.047; 3 sd = 0.14.
+    assert abs(means.loc["rational", "first_proposal_share"] - 1 / 3) < 0.14
     assert (
         means.loc["bounded", "first_proposal_share"] > means.loc["rational", "first_proposal_share"]
     )

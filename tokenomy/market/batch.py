@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from tokenomy.market.dataset import Market, _ptr, segment_ids
+from tokenomy.market.dataset import Market, _ptr, derived, segment_ids
 from tokenomy.market.dialect import render_inquiry, render_reply, render_search_line
 from tokenomy.market.money import digits, dollar_chars
 from tokenomy.market.policies import choice
@@ -70,35 +70,28 @@ def _expand(ptr: IntArray, rows: IntArray) -> tuple[IntArray, IntArray]:
     return which, pos
 
 
-def _search_line_base(market: Market) -> IntArray:
-    cache = market.extra.setdefault("_search_line_base", None)
-    if cache is None:
-        cache = np.asarray(
-            [
-                len(
-                    render_search_line(
-                        1,
-                        market.business_ids[b],
-                        market.business_names[b],
-                        float(market.ratings[b]),
-                        market.descriptions[b],
-                    )
+def _search_line_chars(market: Market) -> IntArray:
+    """Per business, the length of its search-result line at rank 1, less one digit."""
+    return np.asarray(
+        [
+            len(
+                render_search_line(
+                    1,
+                    market.business_ids[b],
+                    market.business_names[b],
+                    float(market.ratings[b]),
+                    market.descriptions[b],
                 )
-                - 1
-                for b in range(market.n_businesses)
-            ],
-            dtype=np.int64,
-        )
-        market.extra["_search_line_base"] = cache
-    return np.asarray(cache)
+            )
+            - 1
+            for b in range(market.n_businesses)
+        ],
+        dtype=np.int64,
+    )
 
 
 def _persuasion(market: Market) -> NDArray[np.float64]:
-    cache = market.extra.get("_persuasion")
-    if cache is None:
-        cache = persuasion_scores(market.descriptions)
-        market.extra["_persuasion"] = cache
-    return np.asarray(cache)
+    return persuasion_scores(market.descriptions)
 
 
 def run_batch(
@@ -154,7 +147,8 @@ def run_batch(
     n_res = np.diff(ranked.ptr)
     res_row = segment_ids(ranked.ptr)
     res_rank = np.arange(len(res_row), dtype=np.int64) - ranked.ptr[res_row] + 1
-    line_chars = _search_line_base(market)[ranked.businesses] + digits(res_rank)
+    line_chars = derived(market, "batch/search_line_chars", _search_line_chars)[ranked.businesses]
+    line_chars = line_chars + digits(res_rank)
     search_chars = np.bincount(res_row, weights=line_chars, minlength=n_c).astype(np.int64)
     query_chars = np.fromiter((len(q) for q in queries), dtype=np.int64, count=n_c)
 
@@ -237,7 +231,8 @@ def run_batch(
     met = choice.needs_met(n_found, n_req, amen_ok)
     value = market.value_micro[pc]
     z = standardized_noise(seed, "customer/noise", pc, n_c + pb)
-    score = choice.perceived(value, total, met, z, cp.noise, _persuasion(market)[pb], cp.credulity)
+    persuasion = derived(market, "persuasion", _persuasion)[pb]
+    score = choice.perceived(value, total, met, z, cp.noise, persuasion, cp.credulity)
     received = has_any & (t_prop <= decide_at[pc])
     fm = first_mode[pc]
     pay_time_first = t_prop + cp.decide_ms

@@ -9,10 +9,11 @@ Money is in integer micro-dollars (:mod:`tokenomy.market.money`).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import weakref
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import scipy.sparse as sp
@@ -22,6 +23,22 @@ from tokenomy.market.money import dollars_of, to_micro
 from tokenomy.market.schema import BusinessFile, CustomerFile
 
 IntArray = NDArray[np.int64]
+T = TypeVar("T")
+
+_DERIVED: weakref.WeakKeyDictionary[Market, dict[str, Any]] = weakref.WeakKeyDictionary()
+
+
+def derived(market: Market, key: str, build: Callable[[Market], T]) -> T:
+    """A value computed from ``market`` once and kept while the market lives.
+
+    Search indices, persuasion scores and the like are built on first use and shared by every
+    run of the same market object (a sweep builds each index once).
+    """
+    store = _DERIVED.setdefault(market, {})
+    if key not in store:
+        store[key] = build(market)
+    value: T = store[key]
+    return value
 
 
 def _ptr(lengths: Sequence[int] | NDArray[np.int64]) -> IntArray:

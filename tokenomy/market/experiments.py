@@ -162,6 +162,8 @@ def mean_ci(values: pd.Series, level: float = 0.95) -> tuple[float, float, float
     mean = float(x.mean())
     if n == 1:
         return (mean, math.nan, math.nan, 1)
+    if np.all(x == x[0]):  # no spread (avoid a rounding-error interval)
+        return (float(x[0]), float(x[0]), float(x[0]), n)
     half = float(stats.t.ppf(0.5 + level / 2, n - 1) * x.std(ddof=1) / math.sqrt(n))
     return (mean, mean - half, mean + half, n)
 

@@ -90,6 +90,7 @@ class Outcomes:
     n_proposals: IntArray
     paid_first: NDArray[np.int8]  # 1 yes, 0 no, −1 not applicable
     end_ms: IntArray
+    decision_ms: IntArray  # end − arrival; −1 if the customer never finished
     end_note: list[str]
     tokens_in: IntArray
     tokens_out: IntArray
@@ -172,7 +173,8 @@ def customer_outcomes(
     b_cost = float(prices.token_cost(business_model, b_in, b_out))
 
     start = np.zeros(n_c, np.int64) if arrivals is None else np.asarray(arrivals, np.int64)
-    latency_s = np.where(end_ms >= 0, end_ms - start, 0) / 1000.0
+    decision_ms = np.where(end_ms >= 0, end_ms - start, -1)
+    latency_s = np.maximum(decision_ms, 0) / 1000.0
     net = prices.net_value(to_dollars(utility), cost, latency_s, 0.0)
     return Outcomes(
         payments=payments,
@@ -185,6 +187,7 @@ def customer_outcomes(
         n_proposals=n_prop,
         paid_first=paid_first,
         end_ms=end_ms,
+        decision_ms=decision_ms,
         end_note=end_note,
         tokens_in=t_in[:n_c],
         tokens_out=t_out[:n_c],
@@ -216,6 +219,7 @@ def outcomes_table(market: Market, out: Outcomes) -> pa.Table:
             "n_proposals": pa.array(out.n_proposals),
             "paid_first": pa.array(pf == 1, pa.bool_(), mask=pf < 0),
             "end_ms": pa.array(out.end_ms, pa.int64(), mask=out.end_ms < 0),
+            "decision_ms": pa.array(out.decision_ms, pa.int64(), mask=out.decision_ms < 0),
             "outcome": pa.array(out.end_note, pa.string()).dictionary_encode(),
             "tokens_in": pa.array(out.tokens_in),
             "tokens_out": pa.array(out.tokens_out),
@@ -246,7 +250,7 @@ def summarize(
     if focal is not None and focal in market.business_index and n_pay:
         _, pay_b = log.payment_parties()
         focal_share = float(np.mean(pay_b == market.business_index[focal]))
-    ended = out.end_ms >= 0
+    ended = out.decision_ms >= 0
     return {
         "welfare": welfare,
         "optimal_welfare": base.optimal,
@@ -276,6 +280,8 @@ def summarize(
         "token_cost_businesses": out.business_token_cost,
         "token_aware_welfare": welfare - token_cost_c,
         "net_welfare": float(out.net_value.sum()),
-        "mean_decision_time_s": float(np.mean(out.end_ms[ended]) / 1000.0) if ended.any() else None,
+        "mean_decision_time_s": (
+            float(np.mean(out.decision_ms[ended]) / 1000.0) if ended.any() else None
+        ),
         "virtual_duration_s": float(log.ev_time.max() / 1000.0) if log.n_events else 0.0,
     }

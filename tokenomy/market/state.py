@@ -201,7 +201,6 @@ class MarketState:
         self.stored: list[tuple[int, int, int, TextMessage | OrderProposal | Payment]] = []
         self.proposals: dict[int, _Proposal] = {}
         self._menus: dict[int, dict[str, int]] = {}
-        self._line_chars: dict[int, int] = {}
 
     # ------------------------------------------------------------------ identities
     def agent_index(self, agent_id: str) -> int:

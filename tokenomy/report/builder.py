@@ -181,7 +181,7 @@ def sweep_sections(folder: Path, summary: dict[str, Any]) -> list[Section]:
         "token_cost_customers",
         "welfare_n",
     )
-    shown = cols + [c for c in metric_cols if c in agg]
+    shown = cols + [c for c in metric_cols if c in agg and agg[c].notna().any()]
     table = _html_table(agg[shown])
     section.tables.append(TableBlock("Aggregate over seeds (mean and 95% CI)", table))
     section.note = (

@@ -10,8 +10,7 @@ Indices are cached per market object, so a sweep over limits and seeds builds ea
 
 from __future__ import annotations
 
-import weakref
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -19,7 +18,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from tokenomy.errors import UnknownNameError
-from tokenomy.market.dataset import Market
+from tokenomy.market.dataset import Market, derived
 from tokenomy.market.search.indices import (
     BM25Index,
     Constraints,
@@ -47,9 +46,6 @@ class _Index(Protocol):
         ...
 
 
-_CACHE: weakref.WeakKeyDictionary[Market, dict[str, object]] = weakref.WeakKeyDictionary()
-
-
 @dataclass(frozen=True)
 class SearchPage:
     """One page of results: business indices in rank order, total matches, page count."""
@@ -72,17 +68,14 @@ class SearchService:
             raise UnknownNameError("search algorithm", algorithm, ALGORITHMS)
         if algorithm == "random":
             return RandomIndex(self.market, self.seed)
-        cache = _CACHE.setdefault(self.market, {})
-        if algorithm not in cache:
-            builders = {
-                "lexical": LexicalIndex,
-                "bm25": BM25Index,
-                "rating": RatingIndex,
-                "optimal": OptimalIndex,
-                "filtered": FilteredIndex,
-            }
-            cache[algorithm] = builders[algorithm](self.market)
-        return cache[algorithm]
+        builders: dict[str, Callable[[Market], object]] = {
+            "lexical": LexicalIndex,
+            "bm25": BM25Index,
+            "rating": RatingIndex,
+            "optimal": OptimalIndex,
+            "filtered": FilteredIndex,
+        }
+        return derived(self.market, f"search/{algorithm}", builders[algorithm])
 
     def search(
         self,
