@@ -450,13 +450,12 @@ def _show_aggregate(summary: dict[str, Any], folder: Path | None = None) -> None
     }
     shown = [m for m in headers if any(r.get(m) == r.get(m) and r.get(m) is not None for r in rows)]
     for k in keys:
-        table.add_column(
-            k.replace("customer_policy", "customer").replace("business_policy", "business")
-        )
+        name = k.replace("customer_policy", "customer").replace("business_policy", "business")
+        table.add_column(name, overflow="fold")
     for m in shown:
         table.add_column(headers[m], justify="right")
     for r in rows:
-        label = [str(r.get(k)).split("/")[-1] for k in keys]
+        label = [str(r.get(k)).replace("_description/", "/") for k in keys]
         table.add_row(*label, *(_mean_pm(r, m) for m in shown))
     out.print(table)
     if folder is not None:
