@@ -1,6 +1,7 @@
 """The ``tokenomy`` command line: one sub-command group per capability.
 
     tokenomy market generate|run|baselines|sweep|study|validate
+    tokenomy equilibrium solve|example|report
     tokenomy runs show DIR
     tokenomy report DIR
     tokenomy prices show
@@ -13,27 +14,25 @@ status 2; anything else is a bug and shows a traceback.
 from __future__ import annotations
 
 import json
-import sys
-import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 import typer
-import yaml
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    SpinnerColumn,
-    TextColumn,
-    TimeElapsedColumn,
-)
 from rich.table import Table
 
-from tokenomy.errors import ConfigError, TokenomyError
+from tokenomy.cli_equilibrium import equilibrium_app, show_equilibrium_summary
+from tokenomy.cli_support import (
+    console,
+    csv_list,
+    guard,
+    out,
+    parse_params,
+    print_json,
+    progress_bar,
+    token_prices,
+)
+from tokenomy.errors import ConfigError
 
 app = typer.Typer(
     help="tokenomy — the economics layer for systems of LLM agents.",
@@ -47,104 +46,7 @@ prices_app = typer.Typer(help="Token prices.", no_args_is_help=True)
 app.add_typer(market_app, name="market")
 app.add_typer(runs_app, name="runs")
 app.add_typer(prices_app, name="prices")
-
-console = Console(stderr=True)
-out = Console()
-T = TypeVar("T")
-
-
-def _fail(exc: Exception) -> None:
-    console.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True)
-    raise typer.Exit(2)
-
-
-def _guard(fn: Callable[[], T]) -> T:
-    try:
-        return fn()
-    except TokenomyError as exc:
-        _fail(exc)
-        raise  # unreachable
-
-
-class _LineProgress:
-    """Progress for non-terminals (logs, CI): a plain line every few seconds and at the end."""
-
-    def __init__(self, every_s: float = 5.0) -> None:
-        self.every_s = every_s
-        self.last = 0.0
-        self.state: dict[int, dict[str, Any]] = {}
-
-    def add_task(self, description: str, total: float | None = None) -> int:
-        task = len(self.state)
-        self.state[task] = {"description": description, "completed": 0, "total": total}
-        return task
-
-    def update(self, task: int, **fields: Any) -> None:
-        state = self.state[task]
-        state.update({k: v for k, v in fields.items() if v is not None})
-        now = time.monotonic()
-        done = state["total"] is not None and state["completed"] >= state["total"]
-        if now - self.last >= self.every_s or done:
-            self.last = now
-            total = state["total"]
-            count = f" {state['completed']}/{total}" if total else ""
-            console.print(f"… {state['description']}{count}", highlight=False, markup=False)
-
-
-@contextmanager
-def _progress(enabled: bool = True) -> Iterator[Any]:
-    """A rich progress bar on a terminal; throttled plain lines otherwise."""
-    if not enabled:
-        yield _LineProgress(every_s=float("inf"))
-        return
-    if not console.is_terminal:
-        yield _LineProgress()
-        return
-    progress = Progress(
-        SpinnerColumn(),
-        TextColumn("[progress.description]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console,
-        transient=True,
-    )
-    with progress:
-        yield progress
-
-
-def _params(pairs: list[str] | None, option: str) -> dict[str, Any]:
-    """Parse ``key=value`` options; values are read as YAML scalars (numbers, booleans)."""
-    result: dict[str, Any] = {}
-    for pair in pairs or []:
-        key, sep, value = pair.partition("=")
-        if not sep or not key.strip():
-            raise ConfigError(f"{option} expects key=value, got '{pair}'")
-        try:
-            result[key.strip()] = yaml.safe_load(value) if value.strip() else None
-        except yaml.YAMLError:
-            result[key.strip()] = value
-    return result
-
-
-def _prices(path: Path | None, latency: float) -> Any:
-    from tokenomy.prices import Prices, PriceTable
-
-    table = PriceTable.load(path) if path is not None else PriceTable.default()
-    return Prices(latency=latency, table=table)
-
-
-def _csv(text: str, cast: Callable[[str], T], option: str) -> list[T]:
-    try:
-        return [cast(x.strip()) for x in text.split(",") if x.strip()]
-    except ValueError:
-        raise ConfigError(f"{option}: cannot read '{text}' as a comma-separated list") from None
-
-
-def _print_json(data: Any) -> None:
-    from tokenomy.results import dumps
-
-    sys.stdout.write(dumps(data))
+app.add_typer(equilibrium_app, name="equilibrium")
 
 
 # ------------------------------------------------------------------------------ market
@@ -166,7 +68,7 @@ def market_generate(
 
     def go() -> None:
         spec = GeneratorSpec(customers=customers, businesses=businesses, seed=seed, domain=domain)
-        with _progress() as bar:
+        with progress_bar() as bar:
             task = bar.add_task("generating", total=None)
             market = generate_market(spec)
             bar.update(task, description="writing", total=market.n_customers + market.n_businesses)
@@ -182,7 +84,7 @@ def market_generate(
             f"({fmt}) to {out_dir}"
         )
 
-    _guard(go)
+    guard(go)
 
 
 @market_app.command("run")
@@ -231,8 +133,8 @@ def market_run(
             limit=limit,
             customer_policy=customer_policy,
             business_policy=business_policy,
-            customer_params=_params(customer_param, "--customer-param"),
-            business_params=_params(business_param, "--business-param"),
+            customer_params=parse_params(customer_param, "--customer-param"),
+            business_params=parse_params(business_param, "--business-param"),
             seed=seed,
             engine=engine,
             customer_model=customer_model,
@@ -240,8 +142,8 @@ def market_run(
             context_tokens=context_tokens,
         )
         config.policies()  # validate before loading data
-        prices = _prices(prices_file, latency_price)
-        with _progress(not as_json) as bar:
+        prices = token_prices(prices_file, latency_price)
+        with progress_bar(not as_json) as bar:
             task = bar.add_task("loading", total=None)
             market = load_market(
                 data_dir, progress=lambda d, t: bar.update(task, completed=d, total=t)
@@ -258,11 +160,11 @@ def market_run(
             bar.update(task, description="writing")
             result.save(target, overwrite=overwrite)
         if as_json:
-            _print_json({**result.summary["metrics"], "out": str(target)})
+            print_json({**result.summary["metrics"], "out": str(target)})
         else:
             _show_summary(result.summary, target)
 
-    _guard(go)
+    guard(go)
 
 
 @market_app.command("baselines")
@@ -277,7 +179,7 @@ def market_baselines(
     def go() -> None:
         base = baselines(load_market(data_dir))
         if as_json:
-            _print_json(base.to_dict())
+            print_json(base.to_dict())
         else:
             table = Table(title=f"baselines of {data_dir}")
             table.add_column("baseline")
@@ -286,7 +188,7 @@ def market_baselines(
             table.add_row("pick_cheapest", f"{base.pick_cheapest:.2f}")
             out.print(table)
 
-    _guard(go)
+    guard(go)
 
 
 @market_app.command("validate")
@@ -307,7 +209,7 @@ def market_validate(data_dir: Annotated[Path, typer.Argument(help="Data-set fold
             f"max {carriers.max()}; customers no business can serve: {(carriers == 0).sum()}"
         )
 
-    _guard(go)
+    guard(go)
 
 
 def _sweep_progress(bar: Any, total: int) -> Callable[[int, int, str], None]:
@@ -346,23 +248,23 @@ def market_sweep(
     from tokenomy.market.experiments import SweepSpec, parse_seeds
 
     def go() -> None:
-        policies = _csv(customer_policy, str, "--customer-policy")
-        overrides = _params(customer_param, "--customer-param")
+        policies = csv_list(customer_policy, str, "--customer-policy")
+        overrides = parse_params(customer_param, "--customer-param")
         spec = SweepSpec(
             name="sweep",
             data=[str(d) for d in data_dirs],
-            search=_csv(search, str, "--search"),
-            limit=_csv(limit, int, "--limit"),
+            search=csv_list(search, str, "--search"),
+            limit=csv_list(limit, int, "--limit"),
             customer_policy=policies,
             customer_params={p: overrides for p in policies} if overrides else {},
-            business_policy=_csv(business_policy, str, "--business-policy"),
+            business_policy=csv_list(business_policy, str, "--business-policy"),
             seeds=parse_seeds(seeds),
-            business_params=_params(business_param, "--business-param"),
+            business_params=parse_params(business_param, "--business-param"),
             focal_business=focal_business,
         )
         _run_and_save_sweep(spec, out_dir, overwrite, as_json)
 
-    _guard(go)
+    guard(go)
 
 
 @market_app.command("study")
@@ -381,7 +283,7 @@ def market_study(
         spec = preset(name, data_root, parse_seeds(seeds) if seeds else None)
         _run_and_save_sweep(spec, out_dir, overwrite, as_json)
 
-    _guard(go)
+    guard(go)
 
 
 def _run_and_save_sweep(spec: Any, out_dir: Path, overwrite: bool, as_json: bool) -> None:
@@ -389,11 +291,11 @@ def _run_and_save_sweep(spec: Any, out_dir: Path, overwrite: bool, as_json: bool
 
     if out_dir.exists() and any(out_dir.iterdir()) and not overwrite:
         raise ConfigError(f"{out_dir} already holds results; pass --overwrite to replace them")
-    with _progress(not as_json) as bar:
+    with progress_bar(not as_json) as bar:
         result = run_sweep(spec, progress=_sweep_progress(bar, spec.size()))
     result.save(out_dir, overwrite=overwrite)
     if as_json:
-        _print_json(result.summary["aggregate"])
+        print_json(result.summary["aggregate"])
     else:
         _show_aggregate(result.summary, out_dir)
 
@@ -473,16 +375,18 @@ def runs_show(
     def go() -> None:
         summary = read_summary(folder)
         if as_json:
-            _print_json(summary)
+            print_json(summary)
         elif summary.get("kind") == "sweep":
             _show_aggregate(summary)
+        elif summary.get("kind") in ("equilibrium", "equilibrium-set"):
+            show_equilibrium_summary(summary)
         elif summary.get("kind") == "study":
             for name in summary.get("sweeps", []):
                 _show_aggregate(read_summary(folder / name))
         else:
             _show_summary(summary)
 
-    _guard(go)
+    guard(go)
 
 
 # ------------------------------------------------------------------------------ report, prices
@@ -502,7 +406,7 @@ def report(
         path = write_report(folder, out_file)
         console.print(f"report written to {path}")
 
-    _guard(go)
+    guard(go)
 
 
 @prices_app.command("show")
@@ -522,7 +426,7 @@ def prices_show(
             table.add_row(name, f"{p.input_per_million:.2f}", f"{p.output_per_million:.2f}")
         out.print(table)
 
-    _guard(go)
+    guard(go)
 
 
 @app.command("demo")
@@ -538,7 +442,7 @@ def demo(
     from tokenomy.demo import run_demo
 
     def go() -> None:
-        with _progress() as bar:
+        with progress_bar() as bar:
             task = bar.add_task("demo", total=None)
             path = run_demo(
                 out_dir,
@@ -556,7 +460,7 @@ def demo(
             _show_aggregate(read_summary(out_dir / name))
         console.print(f"[bold green]report:[/] {path}")
 
-    _guard(go)
+    guard(go)
 
 
 def main() -> None:

@@ -6,8 +6,11 @@ the whole family with one ``except``. The tree::
     TokenomyError
     ├── DataError          a data file (YAML, Parquet, JSON) is malformed: names file, field, value
     ├── ConfigError        a run/sweep/price configuration is invalid: names the setting and value
-    │   └── UnknownNameError   a name (policy, search algorithm, model, preset) is not registered;
-    │                          suggests the nearest registered name
+    │   ├── UnknownNameError   a name (policy, search algorithm, model, preset) is not registered;
+    │   │                      suggests the nearest registered name
+    │   └── SpecError      an economy spec is malformed, non-convex or structurally infeasible:
+    │                      names the field
+    ├── SolverError        a solver cannot handle a spec (says which solver can)
     └── ResultsError       a results folder is missing, incomplete or would be overwritten
 
 Invalid *protocol actions* (paying twice, an unknown item, ...) are not exceptions: the market
@@ -65,6 +68,14 @@ class UnknownNameError(ConfigError):
         super().__init__(
             f"unknown {kind} '{name}'; expected one of: {', '.join(self.known)}.{hint}"
         )
+
+
+class SpecError(ConfigError):
+    """An economy spec is malformed, non-convex, or infeasible by construction (names the field)."""
+
+
+class SolverError(TokenomyError):
+    """A solver cannot handle this spec, or failed; the message says what to use instead."""
 
 
 class ResultsError(TokenomyError):

@@ -64,6 +64,18 @@ def environment() -> dict[str, str]:
     }
 
 
+def usual_mode(path: str | Path) -> None:
+    """Give a file or folder made by :mod:`tempfile` (private, 0600/0700) the usual permissions.
+
+    Results are meant to be read by others (a web server, a colleague): 0666/0777 less the
+    process umask, as ``open`` and ``mkdir`` would have given.
+    """
+    umask = os.umask(0)
+    os.umask(umask)
+    base = 0o777 if Path(path).is_dir() else 0o666
+    os.chmod(path, base & ~umask)
+
+
 @contextmanager
 def atomic_folder(target: str | Path, *, overwrite: bool = False) -> Iterator[Path]:
     """Assemble a folder under a temporary name and move it into place only on success.
@@ -84,6 +96,7 @@ def atomic_folder(target: str | Path, *, overwrite: bool = False) -> Iterator[Pa
         )
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    usual_mode(tmp)
     try:
         yield tmp
         if target.exists():
@@ -105,6 +118,7 @@ def write_json(path: str | Path, data: Mapping[str, Any]) -> Path:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
         fh.write(dumps(data))
+    usual_mode(tmp)
     os.replace(tmp, path)
     return path
 

@@ -1,4 +1,4 @@
-"""Self-contained HTML reports with figures, for run, sweep and study folders.
+"""Self-contained HTML reports with figures, for run, sweep, study and equilibrium folders.
 
 >>> from tokenomy.report import write_report            # doctest: +SKIP
 >>> write_report("results/demo")                        # doctest: +SKIP
@@ -11,23 +11,23 @@ import os
 import tempfile
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import jinja2
 
 from tokenomy.errors import ResultsError
-from tokenomy.results import read_summary
+from tokenomy.results import read_summary, usual_mode
 
-__all__ = ["write_report"]
+__all__ = ["render", "write_report"]
 
 
 def write_report(folder: str | Path, out_file: str | Path | None = None) -> Path:
     """Render the report of a result folder to one HTML file (figures embedded).
 
     Args:
-        folder: a run, sweep or study folder (with ``summary.json``).
+        folder: a run, sweep, study or equilibrium folder (with ``summary.json``).
         out_file: where to write; default ``folder/report.html``.
     """
-    from tokenomy import __version__
     from tokenomy.report.builder import run_sections, study_sections, sweep_sections
 
     folder = Path(folder)
@@ -42,22 +42,31 @@ def write_report(folder: str | Path, out_file: str | Path | None = None) -> Path
     elif kind == "study":
         sections = study_sections(folder, summary)
         title = f"tokenomy — {summary.get('name', 'study')}"
+    elif kind in ("equilibrium", "equilibrium-set"):
+        from tokenomy.report.equilibrium import equilibrium_sections, records_from_folder
+
+        sections = equilibrium_sections(records_from_folder(folder, summary))
+        title = f"tokenomy equilibrium — {summary.get('name')}"
     else:
         raise ResultsError(f"{folder}: unknown result kind {kind!r} in summary.json")
+    created = summary.get("environment", {}).get("created_utc", "")
+    target = Path(out_file) if out_file is not None else folder / "report.html"
+    return render(title, f"{folder} · created {created}", sections, target)
+
+
+def render(title: str, subtitle: str, sections: list[Any], target: str | Path) -> Path:
+    """Write sections to a self-contained HTML file, atomically."""
+    from tokenomy import __version__
+
     template_text = resources.files("tokenomy.report.templates").joinpath("report.html.j2")
     env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
     template = env.from_string(template_text.read_text(encoding="utf-8"))
-    created = summary.get("environment", {}).get("created_utc", "")
-    page = template.render(
-        title=title,
-        subtitle=f"{folder} · created {created}",
-        sections=sections,
-        version=__version__,
-    )
-    target = Path(out_file) if out_file is not None else folder / "report.html"
+    page = template.render(title=title, subtitle=subtitle, sections=sections, version=__version__)
+    target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".report.", suffix=".html", dir=target.parent)
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
         fh.write(page)
+    usual_mode(tmp)
     os.replace(tmp, target)
     return target

@@ -1,0 +1,30 @@
+"""General equilibrium of orchestrated agent systems — with certificates.
+
+>>> from tokenomy.equilibrium import example, solve
+>>> result = solve(example("fisher-cobb-douglas"), solver="closed-form")
+>>> round(result.prices["g1"], 6)                                  # doctest: +SKIP
+
+Modules: :mod:`.spec` (YAML specs), :mod:`.basis` (the commodity space), :mod:`.production`
+(the catalogue of production sets), :mod:`.welfare`, :mod:`.routing` (DAG flows and softmax
+routing), :mod:`.economy` (compiled economies and demand functions), :mod:`.solvers`
+(planner, price loop, first-order method), :mod:`.classic` (Fisher and exchange markets),
+:mod:`.certificates`, :mod:`.result`, :mod:`.examples`.
+"""
+
+from tokenomy.equilibrium.economy import Economy, compile_economy
+from tokenomy.equilibrium.result import EquilibriumResult
+from tokenomy.equilibrium.solvers import SOLVERS, solve
+from tokenomy.equilibrium.spec import EconomySpec, ExchangeSpec, FisherSpec, load_spec, parse_spec
+
+__all__ = [
+    "SOLVERS",
+    "Economy",
+    "EconomySpec",
+    "EquilibriumResult",
+    "ExchangeSpec",
+    "FisherSpec",
+    "compile_economy",
+    "load_spec",
+    "parse_spec",
+    "solve",
+]
