@@ -31,6 +31,10 @@ not drown in rounding once steps are small) and function-value restarts (O'Donog
 Candès, 2015). The method stops when the clearing and
 complementarity residuals are below the tolerance.
 
+Capacity-limited routed economies (box production sets, linear welfare, each good used by one
+agent) are solved on an equivalent dual with one variable per agent instead of one per good
+(:mod:`~tokenomy.equilibrium.solvers.capacity_dual`); ``dual="goods"`` forces the general one.
+
 Infeasible economies have an unbounded dual: the prices run away while G falls. For routed
 economies with linear welfare G(p) below the least welfare any routing attains proves
 infeasibility (weak duality) and the status is ``infeasible``; otherwise prices beyond 10¹²
@@ -267,6 +271,7 @@ def solve_first_order(
     max_seconds: float | None = None,
     mu0: float = 1e-1,
     mu_floor: float = 1e-8,
+    dual: str = "auto",
 ) -> FirstOrderSolution:
     """Minimise the dual by accelerated proximal gradient; see the module docstring.
 
@@ -278,15 +283,19 @@ def solve_first_order(
         max_seconds: wall-clock cap.
         mu0: first smoothing parameter for activities (divided by ten per stage).
         mu_floor: last smoothing parameter.
+        dual: ``auto`` (the per-agent capacity dual where it applies, see
+            :mod:`~tokenomy.equilibrium.solvers.capacity_dual`) or ``goods`` (always the dual
+            over all goods).
     """
     started = time.perf_counter()
-    dual: _Dual | CapacityDual = (
-        CapacityDual(economy) if CapacityDual.applies(economy) else _Dual(economy)
-    )
-    n = dual.n
-    v = dual.prox(dual.initial(p0), 0.0)
+    if dual not in ("auto", "goods"):
+        raise SolverError(f"dual must be 'auto' or 'goods', got {dual!r}")
+    reduced = dual == "auto" and CapacityDual.applies(economy)
+    problem: _Dual | CapacityDual = CapacityDual(economy) if reduced else _Dual(economy)
+    n = problem.n
+    v = problem.prox(problem.initial(p0), 0.0)
     price_ceiling = 1e12 * max(1.0, float(np.max(v[:n], initial=0.0)))
-    if dual.smooth:
+    if problem.smooth:
         stages = [0.0]
     else:
         stages = []
@@ -305,18 +314,18 @@ def solve_first_order(
     for stage, mu in enumerate(stages):
         final = stage == len(stages) - 1
         stage_tol = tol if final else max(tol, 10.0 * mu)
-        f_v, _ = dual.f(v, mu)
-        value_v = f_v + dual.h(v)
+        f_v, _ = problem.f(v, mu)
+        value_v = f_v + problem.h(v)
         y = v.copy()
         t = 1.0
         from_v = True
         reached = False
         while it < max_iter:
             it += 1
-            _, grad_y = dual.f(y, mu)
+            _, grad_y = problem.f(y, mu)
             for _ in range(200):
-                cand = dual.prox(y - grad_y / lipschitz, 1.0 / lipschitz)
-                f_c, grad_c = dual.f(cand, mu)
+                cand = problem.prox(y - grad_y / lipschitz, 1.0 / lipschitz)
+                f_c, grad_c = problem.f(cand, mu)
                 diff = cand - y
                 # curvature test on gradients: robust where function values lose precision
                 curvature = float((grad_c - grad_y) @ diff)
@@ -339,7 +348,7 @@ def solve_first_order(
                     "gradient jumps near these prices (a production set whose support function "
                     "has a kink there); use --solver planner"
                 )
-            value_c = f_c + dual.h(cand)
+            value_c = f_c + problem.h(cand)
             rounding = 1e-13 * max(1.0, abs(value_v))
             if value_c > value_v + rounding and not from_v:
                 # momentum overshot: restart from the last iterate (a plain step from v is a
@@ -351,10 +360,10 @@ def solve_first_order(
             t_next = 0.5 * (1.0 + np.sqrt(1.0 + 4.0 * t * t))
             # the extrapolated point is kept in the domain (p ≥ 0, aggregate prices above
             # their floor): the gradient is evaluated there
-            y = dual.prox(cand + ((t - 1.0) / t_next) * (cand - v), 0.0)
+            y = problem.prox(cand + ((t - 1.0) / t_next) * (cand - v), 0.0)
             v, value_v, t = cand, value_c, t_next
             from_v = False
-            if value_v < dual.welfare_floor - 1e-9 * max(1.0, abs(dual.welfare_floor)):
+            if value_v < problem.welfare_floor - 1e-9 * max(1.0, abs(problem.welfare_floor)):
                 status = "infeasible"
                 break
             if float(np.max(v[:n])) > price_ceiling:
@@ -363,7 +372,7 @@ def solve_first_order(
             lipschitz *= 0.9
             values.append(value_v)
             if it % 10 == 0:
-                res, _, _ = dual.residual(v, mu, lipschitz)
+                res, _, _ = problem.residual(v, mu, lipschitz)
                 residuals.append(res)
                 checked_at.append(it)
                 if res <= stage_tol:
@@ -376,12 +385,12 @@ def solve_first_order(
             break
         if final and reached:
             status = "optimal"
-    res, choice, netputs = dual.residual(v, mu, lipschitz)
+    res, choice, netputs = problem.residual(v, mu, lipschitz)
     if status in ("max_iterations", "time_limit") and res <= 10 * tol:
         status = "optimal_inaccurate"
     return FirstOrderSolution(
         status=status,
-        prices=dual.prices(v),
+        prices=problem.prices(v),
         choice=choice,
         netputs=netputs,
         iterations=it,
