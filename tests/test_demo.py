@@ -25,5 +25,14 @@ def test_demo_writes_three_studies_and_a_report(tmp_path):
     assert html.count("data:image/png;base64,") >= 6
     assert seen and seen[-1][0] == seen[-1][1]  # progress reached the total
     assert (tmp_path / "demo" / "data" / "synthetic_20_60" / "customers").is_dir()
+    equilibrium = json.loads((tmp_path / "demo" / "equilibrium" / "summary.json").read_text())
+    assert equilibrium["kind"] == "equilibrium-set"
+    names = [e["name"] for e in equilibrium["economies"]]
+    assert {"agent-dag", "scarf", "dag-tree", "dag-entangled"} <= set(names)
+    scarf = equilibrium["economies"][names.index("scarf")]
+    assert scarf["solvers"]["price-loop"]["converged"] is False
+    assert scarf["solvers"]["planner"]["converged"] is True
+    page = (tmp_path / "demo" / "equilibrium" / "report.html").read_text()
+    assert "Price-loop dynamics across economies" in page
     with pytest.raises(ResultsError, match="--overwrite"):
         run_demo(tmp_path / "demo", customers=20, businesses=60)

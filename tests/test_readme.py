@@ -39,7 +39,20 @@ def test_the_readme_has_examples():
     ]
 
 
+def write_files(folder: Path) -> list[str]:
+    """YAML blocks whose first line is ``# file: NAME`` are files the commands use."""
+    names = []
+    for block in blocks("yaml"):
+        first, _, rest = block.partition("\n")
+        if first.startswith("# file:"):
+            name = first.split(":", 1)[1].strip()
+            (folder / name).write_text(rest)
+            names.append(name)
+    return names
+
+
 def test_bash_examples_run(tmp_path):
+    assert write_files(tmp_path) == ["pipeline.yaml", "fisher.yaml"]
     exe = Path(sys.executable).with_name("tokenomy")
     for command in commands():
         argv = [str(exe), *shlex.split(command)[1:]]
@@ -47,6 +60,8 @@ def test_bash_examples_run(tmp_path):
         assert done.returncode == 0, f"{command}\n{done.stderr}"
     assert (tmp_path / "example-runs" / "lexical-5" / "report.html").exists()
     assert (tmp_path / "example-runs" / "sweep" / "report.html").exists()
+    assert (tmp_path / "example-eq" / "pipeline" / "report.html").exists()
+    assert (tmp_path / "example-eq" / "dags.html").exists()
 
 
 def test_python_examples_run(tmp_path, capsys):
@@ -60,4 +75,5 @@ def test_python_examples_run(tmp_path, capsys):
         os.chdir(cwd)
     printed = capsys.readouterr().out
     assert "6.0 4.0" in printed and "69.0 85.0" in printed
+    assert "'bread': 2.55" in printed
     assert (tmp_path / "example-data" / "api-market" / "customers").is_dir()

@@ -459,6 +459,9 @@ def demo(
 
             _show_aggregate(read_summary(out_dir / name))
         console.print(f"[bold green]report:[/] {path}")
+        console.print(
+            f"[bold green]equilibrium report:[/] {out_dir / 'equilibrium' / 'report.html'}"
+        )
 
     guard(go)
 

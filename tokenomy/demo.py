@@ -1,9 +1,11 @@
-"""The demo behind ``make demo``: a synthetic market, the paper's three studies, one report.
+"""The demo behind ``make demo``: the marketplace studies and the equilibrium examples.
 
 Everything is generated (no external data, no API key): a restaurant market of 100 customers ×
 300 businesses, identical-business markets for the position-bias study, and business_0001
 description variants for the manipulation study. Each study is a sweep; the demo folder is a
-*study* holding the three sweeps and ``report.html``.
+*study* holding the three sweeps and ``report.html``. Its ``equilibrium/`` folder holds the
+equilibrium engine's built-in economies solved by every method that applies, a result set
+(:func:`run_equilibrium_demo`) with its own ``report.html``.
 """
 
 from __future__ import annotations
@@ -101,4 +103,33 @@ def run_demo(
         "environment": environment(),
     }
     write_json(out / "summary.json", summary)
+    run_equilibrium_demo(out / "equilibrium", progress=progress)
     return write_report(out)
+
+
+EQUILIBRIUM_EXAMPLES = (
+    "agent-dag",
+    "dag-tree",
+    "dag-entangled",
+    "scarf",
+    "fisher-cobb-douglas",
+    "exchange-cobb-douglas",
+    "crusoe",
+    "linear-quadratic",
+)
+
+
+def run_equilibrium_demo(out_dir: str | Path, *, progress: Progress | None = None) -> Path:
+    """Solve every built-in economy with every method that applies; save and report them."""
+    from tokenomy.equilibrium.compare import compare_solvers, save_comparisons
+    from tokenomy.equilibrium.examples import example
+
+    comparisons = []
+    for i, name in enumerate(EQUILIBRIUM_EXAMPLES):
+        if progress is not None:
+            progress(i, len(EQUILIBRIUM_EXAMPLES), f"equilibrium: {name}")
+        comparisons.append(compare_solvers(example(name)))
+    if progress is not None:
+        progress(len(EQUILIBRIUM_EXAMPLES), len(EQUILIBRIUM_EXAMPLES), "equilibrium: report")
+    save_comparisons(comparisons, out_dir, overwrite=True)
+    return write_report(out_dir)

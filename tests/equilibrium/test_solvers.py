@@ -178,3 +178,40 @@ def test_infeasible_routing_is_proven_by_the_first_order_method():
         solve(spec, "first-order")
     with pytest.raises(Exception, match="no feasible allocation"):
         solve(spec, "planner")
+
+
+@pytest.mark.parametrize("seed", [1, 3, 5, 7])
+def test_capacity_dual_matches_the_goods_dual(seed):
+    """The per-agent dual is an exact reduction: same prices, same welfare."""
+    from tokenomy.equilibrium.solvers.capacity_dual import CapacityDual
+    from tokenomy.equilibrium.solvers.first_order import solve_first_order
+
+    e = compile_economy(routed_spec(seed, welfare="linear"))
+    assert CapacityDual.applies(e)
+    reduced = solve_first_order(e, tol=1e-9)
+    full = solve_first_order(e, tol=1e-9, dual="goods")
+    assert reduced.status == full.status == "optimal"
+    np.testing.assert_allclose(reduced.prices, full.prices, atol=1e-5 * max(1, full.prices.max()))
+    assert reduced.choice.welfare == pytest.approx(full.choice.welfare, rel=1e-7)
+
+
+def test_capacity_dual_only_where_it_is_exact():
+    from tokenomy.equilibrium.solvers.capacity_dual import CapacityDual
+
+    assert CapacityDual.applies(compile_economy(example("agent-dag")))
+    assert not CapacityDual.applies(compile_economy(routed_spec(0, welfare="cobb_douglas")))
+    assert not CapacityDual.applies(compile_economy(example("crusoe")))
+    assert not CapacityDual.applies(compile_economy(free_spec(1)))
+
+
+def test_synthetic_pipeline_first_order_agrees_with_the_planner():
+    from tokenomy.equilibrium.synthetic import layered_economy
+
+    spec = layered_economy(40, basis_size=4, seed=2)
+    comp = compare_solvers(spec, ["planner", "first-order"])
+    assert comp.results["first-order"].converged
+    gap = comp.agreement()["first-order"]
+    assert gap["price_gap"] <= 1e-5 and gap["welfare_gap"] <= 1e-6
+    assert layered_economy(40, basis_size=4, seed=2) == spec  # deterministic
+    with pytest.raises(ValueError, match="at least"):
+        layered_economy(2)
