@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import platform
 import subprocess
@@ -32,17 +31,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import loglog_slope, peak_gb  # noqa: E402
+
 CERTIFIED = 1e-6
-
-
-def _peak_gb() -> float:
-    with open("/proc/self/status") as fh:
-        for line in fh:
-            if line.startswith("VmHWM"):
-                return int(line.split()[1]) / 1e6
-    import resource
-
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6
 
 
 def run_case(case: dict) -> dict:
@@ -78,7 +70,7 @@ def run_case(case: dict) -> dict:
         "certified": max(core.values()) <= CERTIFIED,
         "welfare": result.welfare,
         "prices": np.asarray(result.price_vector).tolist() if case.get("keep_prices") else None,
-        "peak_gb": _peak_gb(),
+        "peak_gb": peak_gb(),
     }
 
 
@@ -102,17 +94,11 @@ def in_subprocess(case: dict, timeout: float) -> dict | None:
 
 def growth(rows: list[dict], method: str) -> str:
     """Least-squares exponent of time against agents for one method."""
-    pts = [
-        (r["agents"], r["solve_s"]) for r in rows if r["method"] == method and r["agents"] >= 100
-    ]
-    if len(pts) < 2:
-        return ""
-    xs = [math.log(p[0]) for p in pts]
-    ys = [math.log(p[1]) for p in pts]
-    mx, my = sum(xs) / len(xs), sum(ys) / len(ys)
-    slope = sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / sum(
-        (x - mx) ** 2 for x in xs
+    slope = loglog_slope(
+        [(r["agents"], r["solve_s"]) for r in rows if r["method"] == method and r["agents"] >= 100]
     )
+    if slope is None:
+        return ""
     return f"{method}: time grows as N^{slope:.2f} (N ≥ 100 agents)"
 
 

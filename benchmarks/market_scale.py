@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import platform
 import subprocess
@@ -28,17 +27,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import loglog_slope, peak_gb  # noqa: E402
+
 MAGENTIC = ROOT.parent / "shared" / "data" / "magentic"
-
-
-def _peak_gb() -> float:
-    with open("/proc/self/status") as fh:
-        for line in fh:
-            if line.startswith("VmHWM"):
-                return int(line.split()[1]) / 1e6
-    import resource
-
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6
 
 
 def run_case(spec: dict) -> dict:
@@ -73,7 +65,7 @@ def run_case(spec: dict) -> dict:
         "events": m["events"],
         "events_per_s": m["events"] / (t2 - t1),
         "welfare_share": m["welfare_share_of_optimal"],
-        "peak_gb": _peak_gb(),
+        "peak_gb": peak_gb(),
     }
 
 
@@ -172,15 +164,11 @@ def cases(quick: bool) -> list[tuple[str, dict, float | None]]:
 
 def growth(rows: list[dict], group: str) -> str:
     """Least-squares exponent of run time against customers within a group."""
-    pts = [(r["customers"], r["run_s"]) for g, r in rows if g == group and r["run_s"] > 0]
-    if len(pts) < 2:
-        return ""
-    xs = [math.log(p[0]) for p in pts]
-    ys = [math.log(p[1]) for p in pts]
-    mx, my = sum(xs) / len(xs), sum(ys) / len(ys)
-    slope = sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / sum(
-        (x - mx) ** 2 for x in xs
+    slope = loglog_slope(
+        [(r["customers"], r["run_s"]) for g, r in rows if g == group and r["run_s"] > 0]
     )
+    if slope is None:
+        return ""
     return f"run time grows as N^{slope:.2f} ({group}, N = customers)"
 
 

@@ -30,6 +30,7 @@ import scipy.sparse as sp
 from tokenomy.equilibrium.economy import ConsumerChoice, Economy
 from tokenomy.equilibrium.production import BoxBatch
 from tokenomy.equilibrium.routing import Route
+from tokenomy.equilibrium.solvers.price_loop import kkt_residual
 
 FloatArray = np.ndarray
 
@@ -136,12 +137,10 @@ class CapacityDual:
         self, v: FloatArray, mu: float, lipschitz: float
     ) -> tuple[float, ConsumerChoice, list[FloatArray]]:
         """Clearing and complementarity on the goods, at the recovered prices."""
-        from tokenomy.equilibrium.solvers.first_order import _kkt_residual
-
         e = self.e
         p = self.prices(v)
         route, x = e._routed_choice(p, e.welfare.coefficients())
         choice = ConsumerChoice(x, route, np.asarray(e.deliver @ x), e.welfare_of(x, route))
         netputs = e.technology.netputs(p)
         z = e.excess_demand(p, x, netputs)
-        return _kkt_residual(p, z, x), choice, netputs
+        return kkt_residual(p, z, x), choice, netputs

@@ -51,6 +51,7 @@ import numpy as np
 from tokenomy.equilibrium.economy import ConsumerChoice, Economy
 from tokenomy.equilibrium.production import EllipsoidBatch, PieceBatch
 from tokenomy.equilibrium.solvers.capacity_dual import CapacityDual
+from tokenomy.equilibrium.solvers.price_loop import kkt_residual
 from tokenomy.errors import SolverError
 
 FloatArray = np.ndarray
@@ -242,7 +243,7 @@ class _Dual:
         p = v[: self.n]
         netputs = self.netputs(v, mu, lipschitz)
         z = self.e.excess_demand(p, choice.x, netputs)
-        return _kkt_residual(p, z, choice.x), choice, netputs
+        return kkt_residual(p, z, choice.x), choice, netputs
 
 
 def _into_ellipsoid(y: FloatArray, b: EllipsoidBatch) -> FloatArray:
@@ -250,16 +251,6 @@ def _into_ellipsoid(y: FloatArray, b: EllipsoidBatch) -> FloatArray:
     norm = np.linalg.norm((y - b.center) / b.radii, axis=1)
     scale = np.where(norm > 1.0, 1.0 / np.maximum(norm, 1e-300), 1.0)
     return np.asarray(b.center + (y - b.center) * scale[:, None], np.float64)
-
-
-def _kkt_residual(p: FloatArray, z: FloatArray, x: FloatArray) -> float:
-    if len(z) == 0:
-        return 0.0
-    scale_p = max(float(np.max(p)), 1e-12)
-    scale_q = max(1.0, float(np.max(np.abs(x))))
-    clearing = float(np.max(np.maximum(z, 0.0))) / scale_q
-    comp = float(np.max(np.abs(np.minimum(p / scale_p, -z / scale_q))))
-    return max(clearing, comp)
 
 
 def solve_first_order(
