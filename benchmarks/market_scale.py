@@ -83,6 +83,18 @@ def in_subprocess(spec: dict) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+def _synthetic(
+    group: str,
+    customers: int,
+    businesses: int,
+    search: str,
+    engine: str = "batch",
+    target: float | None = None,
+) -> tuple[str, dict, float | None]:
+    case = {"customers": customers, "businesses": businesses, "search": search, "engine": engine}
+    return group, case, target
+
+
 def cases(quick: bool) -> list[tuple[str, dict, float | None]]:
     """(group, case, target seconds) in order."""
     out: list[tuple[str, dict, float | None]] = []
@@ -95,70 +107,20 @@ def cases(quick: bool) -> list[tuple[str, dict, float | None]]:
         out.append(
             ("mexican_100_300", {"data": str(data), "search": "lexical", "engine": "event"}, 1.0)
         )
-    if quick:
-        for n in (1000, 3000):
-            out.append(
-                (
-                    "scaling lexical",
-                    {
-                        "customers": n,
-                        "businesses": int(0.3 * n),
-                        "search": "lexical",
-                        "engine": "batch",
-                    },
-                    None,
-                )
-            )
-        return out
-    out.append(
-        (
-            "target",
-            {"customers": 10_000, "businesses": 3000, "search": "lexical", "engine": "batch"},
-            60.0,
-        )
-    )
-    out.append(
-        (
-            "target",
-            {"customers": 10_000, "businesses": 3000, "search": "lexical", "engine": "event"},
-            None,
-        )
-    )
-    out.append(
-        (
-            "target",
-            {"customers": 100_000, "businesses": 30_000, "search": "bm25", "engine": "batch"},
-            120.0,
-        )
-    )
-    out.append(
-        (
-            "target",
-            {"customers": 1_000_000, "businesses": 100_000, "search": "optimal", "engine": "batch"},
-            600.0,
-        )
-    )
-    for n in (1_000, 3_000, 10_000, 30_000):
-        out.append(
-            (
-                "scaling lexical",
-                {
-                    "customers": n,
-                    "businesses": int(0.3 * n),
-                    "search": "lexical",
-                    "engine": "batch",
-                },
-                None,
-            )
-        )
-    for n in (10_000, 100_000, 1_000_000):
-        out.append(
-            (
-                "scaling optimal",
-                {"customers": n, "businesses": n // 10, "search": "optimal", "engine": "batch"},
-                None,
-            )
-        )
+    lexical_sizes = (1000, 3000) if quick else (1_000, 3_000, 10_000, 30_000)
+    if not quick:
+        out += [
+            _synthetic("target", 10_000, 3000, "lexical", target=60.0),
+            _synthetic("target", 10_000, 3000, "lexical", engine="event"),
+            _synthetic("target", 100_000, 30_000, "bm25", target=120.0),
+            _synthetic("target", 1_000_000, 100_000, "optimal", target=600.0),
+        ]
+    out += [_synthetic("scaling lexical", n, int(0.3 * n), "lexical") for n in lexical_sizes]
+    if not quick:
+        out += [
+            _synthetic("scaling optimal", n, n // 10, "optimal")
+            for n in (10_000, 100_000, 1_000_000)
+        ]
     return out
 
 

@@ -18,7 +18,7 @@ def ruff() -> str:
         return str(exe)
     found = shutil.which("ruff")
     if found is None:
-        pytest.skip("ruff is not installed (pip install -e '.[dev]')")
+        pytest.fail("ruff is not installed; `make test` installs it (pip install -e '.[dev]')")
     return found
 
 

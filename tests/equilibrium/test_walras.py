@@ -95,8 +95,8 @@ def test_walras_fails_for_a_routed_orchestrator_without_money():
     assert fine.money
     p = _prices(e.n_goods, 0, 0.0)
     assert walras_residual(fine, p)[0] <= 1e-9
-    residual, z, money = walras_residual(e, p)
-    assert money == 0.0
+    residual, z, demand = walras_residual(e, p)
+    assert demand.money == 0.0
     assert float(p @ z) < 0
     assert residual > 0.1
 
@@ -114,8 +114,8 @@ def test_walras_fails_when_the_budget_does_not_bind():
     }, "satiated")  # fmt: skip
     e = compile_economy(spec)
     p = np.array([1.0, 2.0])
-    residual, z, money = walras_residual(e, p)
-    assert money == 0.0
+    residual, z, demand = walras_residual(e, p)
+    assert demand.money == 0.0
     assert float(p @ z) < 0
     assert residual > 0.1
     assert e.walrasian_demand(p).mu == 0.0  # no marginal utility of income: satiated

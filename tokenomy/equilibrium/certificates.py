@@ -117,15 +117,16 @@ def economy_certificates(
     walras_quad = None
     orchestrator_gap = None
     if supported:
-        walras, z_fn, money = walras_residual(e, p)
-        # the same pairing by quadrature of the reconstructed trajectories
-        walras_quad = abs(_quadrature_inner(e, p, z_fn) + money) / max(1.0, abs(income))
+        walras, z_fn, demand = walras_residual(e, p)
+        # the same pairing by quadrature of the reconstructed trajectories (every block of K
+        # consecutive goods is one market's trajectory of one metric)
+        quad = e.basis.quadrature_inner(p, z_fn) + demand.money
+        walras_quad = abs(quad) / max(1.0, abs(income))
         rng = np.random.default_rng(0)
         walras_random = max(
             walras_residual(e, p_scale * rng.lognormal(0.0, 0.5, len(p)) + 1e-9)[0]
             for _ in range(random_prices)
         )
-        demand = e.walrasian_demand(p, income)
         orchestrator_gap = max(0.0, demand.welfare - welfare) / max(1.0, abs(welfare))
     else:
         walras = _rel(float(p @ z), income)
@@ -164,7 +165,7 @@ def economy_certificates(
     )
 
 
-def walras_residual(e: Economy, p: FloatArray) -> tuple[float, FloatArray, float]:
+def walras_residual(e: Economy, p: FloatArray) -> tuple[float, FloatArray, ConsumerChoice]:
     """Walras' law at prices p: |Σ_a ⟨p_a, z_a(p)⟩ + z_money(p)|, relative to income.
 
     z(p) = d(p) − ω − Σ_a y_a(p) with the orchestrator's budget-constrained demand and the
@@ -172,19 +173,9 @@ def walras_residual(e: Economy, p: FloatArray) -> tuple[float, FloatArray, float
     zero at *every* price because the budget binds and all profits are paid out — it is not an
     equilibrium property. An economy that keeps profits (``profit_share`` < 1) or whose
     orchestrator is satiated (no money, budget slack) breaks it. Returns the residual, z(p) and
-    the money kept.
+    the demand (with the money kept).
     """
     income = e.income(p)
     demand = e.walrasian_demand(p, income)
     z = demand.x - e.endowment - e.technology.supply(p)
-    return _rel(float(p @ z) + demand.money, income), z, demand.money
-
-
-def _quadrature_inner(e: Economy, p: FloatArray, z: FloatArray) -> float:
-    """Σ ⟨p, z⟩ computed by quadrature of the reconstructed trajectories.
-
-    The pairing in coefficient space is exact by orthonormality; this recomputes it in
-    function space as an independent check (it agrees up to the quadrature error). Every
-    block of K consecutive goods is one market's trajectory of one metric.
-    """
-    return e.basis.quadrature_inner(p, z)
+    return _rel(float(p @ z) + demand.money, income), z, demand

@@ -185,6 +185,21 @@ class Economy:
         marginal = marginal[np.isfinite(marginal) & (marginal > 0)]
         return max(1.0, float(np.mean(marginal))) if len(marginal) else 1.0
 
+    def welfare_floor(self) -> float:
+        """A welfare every feasible routing attains (routed economies with linear welfare).
+
+        The entropy term is ≥ 0 and a flow's welfare is at least N times its worst path's
+        value, which the soft-min DP bounds from below; −∞ where no such bound is cheap. Weak
+        duality turns a dual value below it into a proof that no feasible allocation exists.
+        """
+        if self.mode != "routed" or self.dag is None or self.bundles is None:
+            return -np.inf
+        if not self.welfare.linear:
+            return -np.inf
+        marginal = np.asarray(self._goods_marginal @ self.welfare.coefficients()).ravel()
+        scores = np.asarray(self.bundles.T @ marginal).ravel() / self.tasks
+        return float(self.dag.route(scores, -max(self.beta, 1.0)).value * self.tasks)
+
     def excess_demand(self, p: FloatArray, x: FloatArray, netputs: list[FloatArray]) -> FloatArray:
         """Z = x − ω − Σ_a y_a."""
         return np.asarray(x - self.endowment - self.technology.total(netputs), np.float64)

@@ -62,7 +62,7 @@ class CapacityDual:
         for b in e.technology.batches:
             assert isinstance(b, BoxBatch)
             np.add.at(capacity, b.goods.ravel(), b.hi.ravel())
-        usage = sp.csc_matrix(e.bundles) / e.tasks  # goods × nodes, per task
+        usage = self.usage = sp.csc_matrix(e.bundles / e.tasks)  # goods × nodes, per task
         nodes = e.dag.n_nodes
         self.capacity_tasks = np.full(nodes, np.inf)
         # goods that bind first, per agent; where several tie (a capacity flat over time),
@@ -98,14 +98,13 @@ class CapacityDual:
         self.base = np.asarray(usage.T @ marginal).ravel()  # per-task score at zero prices
         self.n = len(self.active)
         self.size = self.n
-        self.welfare_floor = float(e.dag.route(self.base, -max(e.beta, 1.0)).value * e.tasks)
+        self.welfare_floor = e.welfare_floor()
 
     # -- the variables and the goods prices they stand for
     def initial(self, p0: FloatArray | None) -> FloatArray:
         """Starting shifts: from goods prices p0 (default all ones)."""
         p = np.ones(self.e.n_goods) if p0 is None else np.asarray(p0, float)
-        usage = sp.csc_matrix(self.e.bundles) / self.e.tasks
-        return np.asarray(usage.T @ p).ravel()[self.active]
+        return np.asarray(self.usage.T @ p).ravel()[self.active]
 
     def prices(self, v: FloatArray) -> FloatArray:
         """Goods prices: each agent's shift on the good that binds first."""

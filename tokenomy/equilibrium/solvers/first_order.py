@@ -123,24 +123,9 @@ class _Dual:
         # the prox needs each good in at most one ellipsoid
         self.prox_ells: list[EllipsoidBatch] = ells if len(np.unique(goods)) == len(goods) else []
         self.others: list[PieceBatch] = [b for b in batches if b not in self.prox_ells]
-        self.welfare_floor = self._welfare_floor()
+        self.welfare_floor = economy.welfare_floor()
         # ellipsoids that share goods (no prox) are smoothed like activities
         self.smooth = all(b.smooth for b in self.others)
-
-    def _welfare_floor(self) -> float:
-        """A welfare every feasible choice attains (−∞ where none is cheap to find).
-
-        For a routed economy with linear welfare the entropy term is ≥ 0 and the welfare of a
-        flow is at least N times its worst path's value, which the soft-min DP bounds from
-        below. Weak duality then turns G(p) < floor into a proof that no feasible allocation
-        exists.
-        """
-        e = self.e
-        if e.mode != "routed" or self.split or e.dag is None or e.bundles is None:
-            return -np.inf
-        marginal = np.asarray(e._goods_marginal @ e.welfare.coefficients()).ravel()
-        scores = np.asarray(e.bundles.T @ marginal).ravel() / e.tasks
-        return float(e.dag.route(scores, -max(e.beta, 1.0)).value * e.tasks)
 
     def initial(self, p0: FloatArray | None) -> FloatArray:
         """Starting point: prices p0 (default all ones) and, if split, aggregate prices."""
