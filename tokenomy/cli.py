@@ -2,6 +2,8 @@
 
     tokenomy market generate|run|baselines|sweep|study|validate
     tokenomy equilibrium solve|example|report
+    tokenomy route eval|fit|report
+    tokenomy allocate diagnose|synth-log|serve|agents|pace
     tokenomy runs show DIR
     tokenomy report DIR
     tokenomy prices show
@@ -21,6 +23,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
+from tokenomy.cli_allocate import allocate_app, route_app
 from tokenomy.cli_equilibrium import equilibrium_app, show_equilibrium_summary
 from tokenomy.cli_support import (
     console,
@@ -47,6 +50,8 @@ app.add_typer(market_app, name="market")
 app.add_typer(runs_app, name="runs")
 app.add_typer(prices_app, name="prices")
 app.add_typer(equilibrium_app, name="equilibrium")
+app.add_typer(route_app, name="route")
+app.add_typer(allocate_app, name="allocate")
 
 
 # ------------------------------------------------------------------------------ market

@@ -25,7 +25,7 @@ def write_report(folder: str | Path, out_file: str | Path | None = None) -> Path
     """Render the report of a result folder to one HTML file (figures embedded).
 
     Args:
-        folder: a run, sweep, study or equilibrium folder (with ``summary.json``).
+        folder: a run, sweep, study, equilibrium or route-eval folder (with ``summary.json``).
         out_file: where to write; default ``folder/report.html``.
     """
     from tokenomy.report.builder import run_sections, study_sections, sweep_sections
@@ -47,6 +47,11 @@ def write_report(folder: str | Path, out_file: str | Path | None = None) -> Path
 
         sections = equilibrium_sections(records_from_folder(folder, summary))
         title = f"tokenomy equilibrium — {summary.get('name')}"
+    elif kind == "route-eval":
+        from tokenomy.report.routing import load_route_eval, route_eval_sections, route_eval_title
+
+        sections = route_eval_sections(load_route_eval(folder))
+        title = route_eval_title(summary)
     else:
         raise ResultsError(f"{folder}: unknown result kind {kind!r} in summary.json")
     created = summary.get("environment", {}).get("created_utc", "")
