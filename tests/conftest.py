@@ -26,7 +26,9 @@ MAIN_SETS = [
 def magentic() -> Path:
     """Folder of the published Magentic Marketplace data sets."""
     if not (MAGENTIC / "mexican_3_9").is_dir():
-        pytest.skip(f"Magentic data sets not found at {MAGENTIC} (expected ../shared beside)")
+        pytest.skip(
+            reason=f"Magentic data sets not found at {MAGENTIC} (expected ../shared beside)"
+        )
     return MAGENTIC
 
 

@@ -17,7 +17,7 @@ SHARED = Path(__file__).resolve().parents[3] / "shared" / "data"
 def shared_data() -> Path:
     """Folder of the shared public data sets."""
     if not (SHARED / "routellm").is_dir():
-        pytest.skip(f"routing data sets not found at {SHARED} (expected ../shared beside)")
+        pytest.skip(reason=f"routing data sets not found at {SHARED} (expected ../shared beside)")
     return SHARED
 
 
@@ -28,7 +28,7 @@ def shared(shared_data: Path) -> Path:
         not (shared_data / "routellm" / "gsm8k").is_dir()
         or not (shared_data / "llmrouter").is_dir()
     ):
-        pytest.skip(f"routing data sets not found under {shared_data}")
+        pytest.skip(reason=f"routing data sets not found under {shared_data}")
     return shared_data
 
 

@@ -39,6 +39,7 @@ import numpy as np
 import scipy.sparse as sp
 from numpy.typing import ArrayLike, NDArray
 
+from tokenomy.allocate.decision_record import decision_record
 from tokenomy.allocate.features import (
     Featurizer,
     HashingTfidf,
@@ -51,6 +52,7 @@ from tokenomy.allocate.predictors import (
     make_predictor,
     predictor_from_state,
 )
+from tokenomy.allocate.rule import Options
 from tokenomy.errors import ConfigError, ResultsError
 from tokenomy.prices import Prices, tokens_from_chars
 
@@ -133,37 +135,19 @@ class Decisions:
         """Decision-log records (layer ``router``), with ex-post outcomes when known."""
         q_real = None if realised_quality is None else np.asarray(realised_quality, float)
         c_real = None if realised_cost is None else np.asarray(realised_cost, float)
-        prices = {
-            "value": self.prices.value,
-            "latency": self.prices.latency,
-            "risk": self.prices.risk,
-        }
         out: list[dict[str, Any]] = []
         for i in range(len(self)):
-            options = [
-                {
-                    "name": m,
-                    "dq": float(self.quality[i, j]),
-                    "dc": float(self.cost[i, j]),
-                    "dl": float(self.latency[j]),
-                    "dr": float(self.risk[j]),
-                }
-                for j, m in enumerate(self.models)
-            ]
+            options = Options.of(
+                self.quality[i], self.cost[i], self.latency, self.risk, self.models
+            )
             outcome: dict[str, Any] = {}
             if q_real is not None:
                 outcome["quality"] = {m: float(q_real[i, j]) for j, m in enumerate(self.models)}
             if c_real is not None:
                 outcome["cost"] = {m: float(c_real[i, j]) for j, m in enumerate(self.models)}
+            chosen = self.models[int(self.choice[i])]
             out.append(
-                {
-                    "id": f"{prefix}-{i}",
-                    "layer": "router",
-                    "prices": prices,
-                    "options": options,
-                    "chosen": self.models[int(self.choice[i])],
-                    "outcome": outcome,
-                }
+                decision_record(f"{prefix}-{i}", "router", self.prices, options, chosen, outcome)
             )
         return out
 

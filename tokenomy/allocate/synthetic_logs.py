@@ -54,6 +54,7 @@ from tokenomy.allocate.decision_log import (
     remaining_gain,
     write_log,
 )
+from tokenomy.allocate.decision_record import decision_record
 from tokenomy.allocate.diagnose import MODES
 from tokenomy.allocate.rule import Options, choose, net_values
 from tokenomy.errors import ConfigError, UnknownNameError
@@ -156,29 +157,17 @@ def _record(
     outcome: dict[str, Any],
     levels: tuple[float, ...] | None = None,
 ) -> DecisionRecord:
-    options = []
-    for i, name in enumerate(opts.names):
-        entry: dict[str, Any] = {
-            "name": name,
-            "dq": float(opts.dq[i]),
-            "dc": float(opts.dc[i]),
-            "dl": float(opts.dl[i]),
-            "dr": float(opts.dr[i]),
-        }
-        if levels is not None:
-            entry["level"] = levels[i]
-        options.append(entry)
-    return DecisionRecord.model_validate(
-        {
-            "id": rid,
-            "layer": layer,
-            "kind": kind,
-            "prices": {"value": prices.value, "latency": prices.latency, "risk": prices.risk},
-            "options": options,
-            "chosen": None if chosen is None else opts.names[chosen],
-            "outcome": outcome,
-        }
+    record = decision_record(
+        rid,
+        layer,
+        prices,
+        opts,
+        None if chosen is None else opts.names[chosen],
+        outcome,
+        kind=kind,
+        levels=levels,
     )
+    return DecisionRecord.model_validate(record)
 
 
 def _beaten_by(net: np.ndarray[Any, Any], best: int, i: int) -> bool:
