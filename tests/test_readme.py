@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shlex
@@ -52,7 +53,7 @@ def write_files(folder: Path) -> list[str]:
 
 
 def test_bash_examples_run(tmp_path):
-    assert write_files(tmp_path) == ["pipeline.yaml", "fisher.yaml"]
+    assert write_files(tmp_path) == ["agents.yaml", "replay.yaml", "pipeline.yaml", "fisher.yaml"]
     exe = Path(sys.executable).with_name("tokenomy")
     for command in commands():
         argv = [str(exe), *shlex.split(command)[1:]]
@@ -62,6 +63,10 @@ def test_bash_examples_run(tmp_path):
     assert (tmp_path / "example-runs" / "sweep" / "report.html").exists()
     assert (tmp_path / "example-eq" / "pipeline" / "report.html").exists()
     assert (tmp_path / "example-eq" / "dags.html").exists()
+    assert (tmp_path / "example-runs" / "http" / "market.db").exists()
+    live = json.loads((tmp_path / "example-runs" / "llm" / "summary.json").read_text())
+    again = json.loads((tmp_path / "example-runs" / "llm-replay" / "summary.json").read_text())
+    assert live["llm"]["calls"] > 0 and live["metrics"] == again["metrics"]
 
 
 def test_python_examples_run(tmp_path, capsys):

@@ -1,6 +1,9 @@
 """The ``tokenomy`` command line: one sub-command group per capability.
 
     tokenomy market generate|run|baselines|sweep|study|validate
+    tokenomy serve --db URL [--data DIR]
+    tokenomy ledger show|audit DB_URL
+    tokenomy llm testserver|ask|transcript
     tokenomy equilibrium solve|example|report
     tokenomy route eval|fit|report
     tokenomy allocate diagnose|synth-log|serve|agents|pace
@@ -25,6 +28,9 @@ from rich.table import Table
 
 from tokenomy.cli_allocate import allocate_app, route_app
 from tokenomy.cli_equilibrium import equilibrium_app, show_equilibrium_summary
+from tokenomy.cli_ledger import ledger_app
+from tokenomy.cli_llm import llm_app
+from tokenomy.cli_service import serve
 from tokenomy.cli_support import (
     console,
     csv_list,
@@ -52,6 +58,9 @@ app.add_typer(prices_app, name="prices")
 app.add_typer(equilibrium_app, name="equilibrium")
 app.add_typer(route_app, name="route")
 app.add_typer(allocate_app, name="allocate")
+app.command("serve")(serve)
+app.add_typer(llm_app, name="llm")
+app.add_typer(ledger_app, name="ledger")
 
 
 # ------------------------------------------------------------------------------ market
@@ -127,12 +136,42 @@ def market_run(
     latency_price: Annotated[float, typer.Option(help="λ, dollars per second", min=0)] = 0.0,
     context_tokens: Annotated[int, typer.Option(help="Input tokens per action", min=0)] = 0,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing run folder")] = False,
+    transport: Annotated[
+        str,
+        typer.Option(
+            help="inprocess: agents call the market directly; http: every agent is an "
+            "authenticated client of the protocol server, started on a loopback port"
+        ),
+    ] = "inprocess",
+    db: Annotated[
+        str | None,
+        typer.Option(
+            help="Market + ledger database (sqlite:///file.db or a PostgreSQL URL); payments "
+            "then go through the ledger. Default: none for inprocess, RUN/market.db for http"
+        ),
+    ] = None,
+    agents: Annotated[
+        Path | None,
+        typer.Option(help="Population YAML: LLM or scripted policy and backend per agent"),
+    ] = None,
+    endowment_factor: Annotated[
+        float, typer.Option(help="Customers start with this multiple of their value", min=0)
+    ] = 3.0,
 ) -> None:
     """Run one market and write its folder (Parquet tables + summary.json)."""
     from tokenomy.market.io import load_market
     from tokenomy.market.runner import RunConfig, run_market
 
     def go() -> None:
+        from tokenomy.cli_service import default_db, keep_db
+
+        if transport not in ("inprocess", "http"):
+            raise ConfigError(f"--transport must be 'inprocess' or 'http', got '{transport}'")
+        population = None
+        if agents is not None:
+            from tokenomy.market.population import load_population
+
+            population = load_population(agents)
         config = RunConfig(
             search=search,
             limit=limit,
@@ -148,6 +187,12 @@ def market_run(
         )
         config.policies()  # validate before loading data
         prices = token_prices(prices_file, latency_price)
+        target = out_dir or Path("results") / "runs" / (
+            f"{data_dir.name}-{search}-k{limit}-{customer_policy}-seed{seed}"
+        )
+        db_url, temp_db = default_db(db, transport)
+        from tokenomy.market.service import Funding
+
         with progress_bar(not as_json) as bar:
             task = bar.add_task("loading", total=None)
             market = load_market(
@@ -158,16 +203,21 @@ def market_run(
                 config,
                 prices=prices,
                 progress=lambda stage: bar.update(task, description=stage),
-            )
-            target = out_dir or Path("results") / "runs" / (
-                f"{data_dir.name}-{search}-k{limit}-{customer_policy}-seed{seed}"
+                transport=transport,
+                db_url=db_url,
+                population=population,
+                population_dir=agents.parent if agents is not None else None,
+                funding=Funding(endowment_factor=endowment_factor),
             )
             bar.update(task, description="writing")
             result.save(target, overwrite=overwrite)
+        db_shown = keep_db(temp_db, target) if temp_db is not None else result.summary["db"]
         if as_json:
-            print_json({**result.summary["metrics"], "out": str(target)})
+            print_json({**result.summary["metrics"], "out": str(target), "db": db_shown})
         else:
             _show_summary(result.summary, target)
+            if db_shown:
+                console.print(f"database: {db_shown}")
 
     guard(go)
 

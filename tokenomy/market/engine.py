@@ -40,6 +40,7 @@ from tokenomy.market.protocol import SendMessage, SendResult
 from tokenomy.market.runlog import PHASE_ACTION, PHASE_WAKE, RunLog
 from tokenomy.market.search import SearchService
 from tokenomy.market.state import MarketState
+from tokenomy.market.transport import MemoryTransport, Transport
 from tokenomy.rng import standardized_noise, uniform
 
 _START, _TIMER, _ACT = 0, 1, 2
@@ -85,6 +86,9 @@ class EventEngine:
         context_tokens: input tokens charged per action (see :class:`MarketState`).
         max_events: safety stop for policies that never finish.
         search: search service to reuse (indices are cached per market anyway).
+        transport: how actions reach the market (default: a :class:`MarketState` in memory;
+            see :mod:`tokenomy.market.transport`). ``context_tokens`` and ``search`` configure
+            the default only.
     """
 
     def __init__(
@@ -100,6 +104,7 @@ class EventEngine:
         context_tokens: int = 0,
         max_events: int = 50_000_000,
         search: SearchService | None = None,
+        transport: Transport | None = None,
     ) -> None:
         self.market = market
         self.seed = seed
@@ -109,7 +114,10 @@ class EventEngine:
             np.zeros(market.n_customers, np.int64) if arrivals is None else np.asarray(arrivals)
         )
         self.max_events = max_events
-        self.state = MarketState(market, search or SearchService(market, seed), context_tokens)
+        if transport is None:
+            state = MarketState(market, search or SearchService(market, seed), context_tokens)
+            transport = MemoryTransport(state)
+        self.transport = transport
         self._factories = (customer_policy, business_policy)
         self._policies: dict[int, AgentPolicy] = {}
         self._done: set[int] = set()
@@ -117,12 +125,26 @@ class EventEngine:
         self._counter = 0
 
     # ------------------------------------------------------------------ agents
+    def agent_index(self, agent_id: str) -> int:
+        """Global index of an agent id (customers first, then businesses), −1 if unknown."""
+        m = self.market
+        c = m.customer_index.get(agent_id)
+        if c is not None:
+            return c
+        b = m.business_index.get(agent_id)
+        return -1 if b is None else m.n_customers + b
+
+    def agent_id(self, g: int) -> str:
+        """Agent id of a global index."""
+        m = self.market
+        return m.customer_ids[g] if g < m.n_customers else m.business_ids[g - m.n_customers]
+
     def _context(self, g: int) -> AgentContext:
         m, n_c, seed = self.market, self.market.n_customers, self.seed
         profile: CustomerProfile | BusinessProfile = (
             customer_profile(m, g) if g < n_c else business_profile(m, g - n_c)
         )
-        index = self.state.agent_index
+        index = self.agent_index
 
         def draw(stream: str, other: str | None) -> float:
             if other is None:
@@ -132,13 +154,19 @@ class EventEngine:
         def noise(stream: str, other: str) -> float:
             return float(standardized_noise(seed, stream, g, index(other))[0])
 
+        transport = self.transport
+
+        def meter(model: str, tokens_in: int, tokens_out: int, latency_s: float) -> None:
+            transport.meter(g, model, tokens_in, tokens_out, latency_s)
+
         return AgentContext(
-            agent_id=self.state.agent_id(g),
+            agent_id=self.agent_id(g),
             profile=profile,
             search_algorithm=self.search_algorithm,
             limit=self.limit,
             draw=draw,
             noise=noise,
+            meter=meter,
         )
 
     def _policy(self, g: int) -> AgentPolicy:
@@ -159,18 +187,18 @@ class EventEngine:
             if isinstance(step, Done):
                 if g not in self._done:
                     self._done.add(g)
-                    self.state.end(g, now, step.note)
+                    self.transport.end(g, now, step.note)
                 return
             if step.delay_ms < 1:
                 raise ConfigError(
-                    f"policy of {self.state.agent_id(g)} scheduled a step {step.delay_ms} ms "
+                    f"policy of {self.agent_id(g)} scheduled a step {step.delay_ms} ms "
                     f"ahead; every action takes at least 1 ms of virtual time"
                 )
             if isinstance(step, Timer):
                 self._push(now + step.delay_ms, PHASE_WAKE, g, -1, _TIMER, step.tag)
             elif isinstance(step, Act):
                 target = (
-                    self.state.agent_index(step.action.to_agent_id)
+                    self.agent_index(step.action.to_agent_id)
                     if isinstance(step.action, SendMessage)
                     else -1
                 )
@@ -181,7 +209,7 @@ class EventEngine:
         """Run until no agent has anything left to do; return the log."""
         for c in range(self.market.n_customers):
             self._push(int(self.arrivals[c]), PHASE_WAKE, c, -1, _START, None)
-        state = self.state
+        transport = self.transport
         processed = 0
         while self._heap:
             time, _phase, g, _target, _n, kind, payload = heapq.heappop(self._heap)
@@ -199,11 +227,11 @@ class EventEngine:
             elif kind == _TIMER:
                 self._schedule(g, time, self._policy(g).on_timer(time, payload))
             else:
-                result = state.execute(g, payload, time)
+                result = transport.execute(g, payload, time)
                 if isinstance(result, SendResult):
-                    to = state.agent_index(payload.to_agent_id)
+                    to = self.agent_index(payload.to_agent_id)
                     if to not in self._done:
-                        received = state.just_delivered(result.message_id)
+                        received = transport.delivered(to, result.message_id)
                         self._schedule(to, time, self._policy(to).on_message(time, received))
                 self._schedule(g, time, self._policy(g).on_result(time, payload, result))
-        return state.log.build()
+        return transport.log()

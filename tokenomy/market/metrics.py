@@ -108,8 +108,15 @@ def customer_outcomes(
     customer_model: str,
     business_model: str,
     arrivals: IntArray | None = None,
+    metered: tuple[IntArray, IntArray, NDArray[np.float64], IntArray] | None = None,
 ) -> Outcomes:
-    """Compute every customer's outcome from the log."""
+    """Compute every customer's outcome from the log.
+
+    ``metered`` — per agent (global index: customers, then businesses) input tokens, output
+    tokens, cost in dollars and number of chat-model calls actually made — replaces the
+    estimated token counts and costs of every agent that made at least one call (LLM agents:
+    their usage as the API reported it, and their cost as the ledger charged it).
+    """
     n_c = market.n_customers
     pay_c, pay_b = log.payment_parties()
     payments = np.bincount(pay_c, minlength=n_c).astype(np.int64)
@@ -168,9 +175,21 @@ def customer_outcomes(
     t_in += np.bincount(log.msg_recipient, weights=log.msg_tokens, minlength=n_all)
     t_out = np.bincount(log.ev_agent, weights=log.ev_tokens_out, minlength=n_all)
     t_in, t_out = t_in.astype(np.int64), t_out.astype(np.int64)
-    cost = prices.token_cost(customer_model, t_in[:n_c], t_out[:n_c])
+    all_cost = np.concatenate(
+        [
+            prices.token_cost(customer_model, t_in[:n_c], t_out[:n_c]),
+            prices.token_cost(business_model, t_in[n_c:], t_out[n_c:]),
+        ]
+    )
+    if metered is not None:
+        m_in, m_out, m_cost, m_calls = metered
+        llm = np.asarray(m_calls) > 0
+        t_in = np.where(llm, m_in, t_in)
+        t_out = np.where(llm, m_out, t_out)
+        all_cost = np.where(llm, m_cost, all_cost)
+    cost = all_cost[:n_c]
     b_in, b_out = int(t_in[n_c:].sum()), int(t_out[n_c:].sum())
-    b_cost = float(prices.token_cost(business_model, b_in, b_out))
+    b_cost = float(all_cost[n_c:].sum())
 
     start = np.zeros(n_c, np.int64) if arrivals is None else np.asarray(arrivals, np.int64)
     decision_ms = np.where(end_ms >= 0, end_ms - start, -1)

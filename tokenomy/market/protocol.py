@@ -27,7 +27,14 @@ from pydantic import BaseModel, ConfigDict, Field
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+
+MAX_LIMIT = 10_000
+"""Largest page size a search or fetch may ask for."""
+
+MAX_AMOUNT = 1e9
+"""Largest price (dollars) a proposal line or total may carry."""
 
 
 class SearchConstraints(_Model):
@@ -44,8 +51,10 @@ class Search(_Model):
     type: Literal["search"] = "search"
     query: str = Field(default="", description="Search query text")
     search_algorithm: str = Field(default="lexical", description="Search algorithm name")
-    limit: int = Field(default=10, ge=1, description="Results per page (consideration set)")
-    page: int = Field(default=1, ge=1, description="1-based page number")
+    limit: int = Field(
+        default=10, ge=1, le=MAX_LIMIT, description="Results per page (consideration set)"
+    )
+    page: int = Field(default=1, ge=1, le=1_000_000, description="1-based page number")
     constraints: SearchConstraints | None = Field(default=None, description="Filters")
 
 
@@ -61,8 +70,8 @@ class OrderItem(_Model):
 
     id: str | None = Field(default=None, description="Menu item id (defaults to the name)")
     item_name: str = Field(description="Name of the item, as on the menu")
-    quantity: int = Field(default=1, ge=1, description="Quantity")
-    unit_price: float = Field(ge=0, description="Price per unit in dollars")
+    quantity: int = Field(default=1, ge=1, le=1_000_000, description="Quantity")
+    unit_price: float = Field(ge=0, le=MAX_AMOUNT, description="Price per unit in dollars")
 
 
 class OrderProposal(_Model):
@@ -71,16 +80,22 @@ class OrderProposal(_Model):
     type: Literal["order_proposal"] = "order_proposal"
     id: str = Field(default="", description="The business's own reference for this proposal")
     items: list[OrderItem] = Field(min_length=1, description="Items offered")
-    total_price: float = Field(ge=0, description="Total in dollars; must equal the item sum")
+    total_price: float = Field(
+        ge=0, le=1_000 * MAX_AMOUNT, description="Total in dollars; must equal the item sum"
+    )
     special_instructions: str | None = Field(default=None, description="Notes")
-    expiry_ms: int | None = Field(default=None, description="Virtual time after which it lapses")
+    expiry_ms: int | None = Field(
+        default=None, ge=0, le=10**15, description="Virtual time after which it lapses"
+    )
 
 
 class Payment(_Model):
     """A customer accepts and pays an order proposal."""
 
     type: Literal["payment"] = "payment"
-    proposal_message_id: int = Field(description="Message id of the proposal being paid")
+    proposal_message_id: int = Field(
+        ge=0, le=2**62, description="Message id of the proposal being paid"
+    )
     payment_method: str | None = Field(default=None, description="e.g. card")
     delivery_address: str | None = Field(default=None, description="Delivery address")
     payment_message: str | None = Field(default=None, description="Note to the business")
@@ -105,10 +120,13 @@ class FetchMessages(_Model):
 
     type: Literal["fetch_messages"] = "fetch_messages"
     after_index: int | None = Field(
-        default=None, description="Only messages with inbox index greater than this"
+        default=None,
+        ge=-1,
+        le=2**62,
+        description="Only messages with inbox index greater than this",
     )
-    offset: int = Field(default=0, ge=0, description="Skip this many (after the filter)")
-    limit: int | None = Field(default=None, ge=1, description="At most this many")
+    offset: int = Field(default=0, ge=0, le=2**62, description="Skip this many (after the filter)")
+    limit: int | None = Field(default=None, ge=1, le=MAX_LIMIT, description="At most this many")
 
 
 Action = Annotated[Search | SendMessage | FetchMessages, Field(discriminator="type")]

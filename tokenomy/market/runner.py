@@ -41,6 +41,8 @@ from tokenomy.market.policies.params import (
 from tokenomy.market.policies.scripted import ScriptedBusiness, ScriptedCustomer
 from tokenomy.market.runlog import RunLog
 from tokenomy.market.search import ALGORITHMS, SearchService
+from tokenomy.market.service import call_cost_micro
+from tokenomy.market.transport import MemoryTransport
 from tokenomy.prices import Prices
 from tokenomy.results import environment, write_result
 from tokenomy.rng import uniform
@@ -130,6 +132,21 @@ def arrival_times(n: int, window_ms: int, seed: int) -> np.ndarray:
     return (uniform(seed, "customer/arrival", np.arange(n)) * window_ms).astype(np.int64)
 
 
+def memory_metered(
+    market: Market, memory: MemoryTransport, prices: Prices, config: RunConfig
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per-agent usage tallied by an in-memory run, costed like the service would charge it."""
+    n = market.n_customers + market.n_businesses
+    tin, tout = np.zeros(n, np.int64), np.zeros(n, np.int64)
+    cost, calls = np.zeros(n, np.float64), np.zeros(n, np.int64)
+    for g, (i, o, c) in memory.usage.items():
+        side = config.customer_model if g < market.n_customers else config.business_model
+        tin[g], tout[g], calls[g] = i, o, c
+        micro = sum(call_cost_micro(prices, m, side, a, b) for m, a, b in memory.calls[g])
+        cost[g] = micro / 1e6
+    return tin, tout, cost, calls
+
+
 def scripted_factories(
     cp: CustomerParams, bp: BusinessParams
 ) -> tuple[PolicyFactory, PolicyFactory]:
@@ -152,6 +169,11 @@ def run_market(
     search: SearchService | None = None,
     progress: Callable[[str], None] | None = None,
     data_label: str | None = None,
+    transport: str = "inprocess",
+    db_url: str | None = None,
+    population: Any = None,
+    population_dir: Path | None = None,
+    funding: Any = None,
 ) -> RunResult:
     """Run ``market`` under ``config`` and compute its metrics.
 
@@ -163,6 +185,16 @@ def run_market(
         search: a search service to reuse across runs (indices are cached per market anyway).
         progress: optional callback told the name of each stage.
         data_label: how the data is described in the summary (default: the market's source).
+        transport: ``inprocess`` (agents call the market in this process) or ``http`` (every
+            agent is an authenticated client of the protocol server, started on a loopback
+            port for the run; needs ``db_url``).
+        db_url: the market service's database (market journal + ledger). With it, payments go
+            through the ledger and model calls are charged; without it (and ``inprocess``) the
+            market runs in memory.
+        population: a :class:`~tokenomy.market.population.PopulationSpec` assigning LLM or
+            scripted policies per agent (default: everyone scripted by ``config``).
+        population_dir: folder that relative paths in ``population`` are relative to.
+        funding: :class:`~tokenomy.market.service.Funding` of the service's accounts.
     """
     config = config or RunConfig()
     prices = prices or Prices()
@@ -179,9 +211,93 @@ def run_market(
     if service.seed != config.seed:
         service = SearchService(market, config.seed)
     arrivals = arrival_times(market.n_customers, config.arrival_window_ms, config.seed)
+    if transport not in ("inprocess", "http"):
+        raise ConfigError(f"transport must be 'inprocess' or 'http', got '{transport}'")
+    if transport == "http" and db_url is None:
+        raise ConfigError("the http transport needs a database (db_url)")
+    models: dict[str, Any]
+    if population is not None:
+        from tokenomy.market.population import population_factories
+
+        make_customer, make_business, models = population_factories(
+            population,
+            customer_params=cp,
+            business_params=bp,
+            seed=config.seed,
+            base_dir=population_dir or Path.cwd(),
+        )
+    else:
+        models = {}
+        make_customer, make_business = scripted_factories(cp, bp)
+    try:
+        return _run(
+            market,
+            config,
+            prices,
+            service,
+            arrivals,
+            make_customer,
+            make_business,
+            population is not None,
+            transport,
+            db_url,
+            funding,
+            progress,
+            data_label,
+        )
+    finally:
+        from tokenomy.llm import close_model
+
+        for chat in models.values():
+            close_model(chat)
+
+
+def _run(
+    market: Market,
+    config: RunConfig,
+    prices: Prices,
+    service: SearchService,
+    arrivals: np.ndarray,
+    make_customer: PolicyFactory,
+    make_business: PolicyFactory,
+    has_population: bool,
+    transport: str,
+    db_url: str | None,
+    funding: Any,
+    progress: Callable[[str], None] | None,
+    data_label: str | None,
+) -> RunResult:
+    cp, bp = config.policies()
     started = time.perf_counter()
-    engine = "event" if config.engine == "event" else "batch"
-    if engine == "batch":
+    engine = "event" if config.engine == "event" or has_population else "batch"
+    service_run = None
+    metered = None
+    if db_url is not None:
+        from tokenomy.market.session_run import run_over_service
+
+        engine = "event"
+        service_run = run_over_service(
+            market,
+            make_customer,
+            make_business,
+            transport=transport,  # type: ignore[arg-type]
+            db_url=db_url,
+            search_algorithm=config.search,
+            limit=config.limit,
+            seed=config.seed,
+            search=service,
+            arrivals=arrivals,
+            context_tokens=config.context_tokens,
+            prices=prices,
+            customer_model=config.customer_model,
+            business_model=config.business_model,
+            funding=funding,
+            settings={"config": config.model_dump(mode="json")},
+            progress=progress,
+        )
+        log = service_run.log
+        metered = service_run.metered
+    elif engine == "batch":
         log = run_batch(
             market,
             cp,
@@ -195,8 +311,7 @@ def run_market(
             progress=progress,
         )
     else:
-        make_customer, make_business = scripted_factories(cp, bp)
-        log = EventEngine(
+        event_engine = EventEngine(
             market,
             make_customer,
             make_business,
@@ -206,15 +321,39 @@ def run_market(
             arrivals=arrivals,
             context_tokens=config.context_tokens,
             search=service,
-        ).run()
+        )
+        log = event_engine.run()
+        memory = event_engine.transport
+        if isinstance(memory, MemoryTransport) and memory.usage:
+            metered = memory_metered(market, memory, prices, config)
     elapsed = time.perf_counter() - started
     if progress is not None:
         progress("metrics")
     base = baselines(market)
     out = customer_outcomes(
-        market, log, prices, config.customer_model, config.business_model, arrivals
+        market, log, prices, config.customer_model, config.business_model, arrivals, metered
     )
     metrics = summarize(market, log, out, base, config.focal_business)
+    extra: dict[str, Any] = {"transport": transport if db_url else "memory", "db": None}
+    if metered is not None:
+        extra["llm"] = {
+            "calls": int(metered[3].sum()),
+            "agents": int((metered[3] > 0).sum()),
+            "input_tokens": int(metered[0].sum()),
+            "output_tokens": int(metered[1].sum()),
+            "cost": float(metered[2].sum()),
+        }
+    if service_run is not None:
+        _, pay_b = log.payment_parties()
+        from_log = np.bincount(pay_b, weights=log.pay_amount, minlength=market.n_businesses).astype(
+            np.int64
+        )
+        extra["db"] = service_run.db
+        extra["ledger"] = {
+            **service_run.finish,
+            "receipts_match_payments": bool(np.array_equal(from_log, service_run.receipts_micro)),
+            "http_requests": service_run.requests,
+        }
     summary = {
         "kind": "run",
         "data": data_label or market.source or market.name,
@@ -224,6 +363,7 @@ def run_market(
         "engine": engine,
         "prices": {"value": prices.value, "latency": prices.latency, "risk": prices.risk},
         "metrics": metrics,
+        **extra,
         "timing": {
             "engine_seconds": elapsed,
             "events_per_second": log.n_events / elapsed if elapsed > 0 else None,

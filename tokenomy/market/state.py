@@ -16,6 +16,7 @@ logged. Rules enforced here, which the peer did not enforce:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -58,6 +59,12 @@ from tokenomy.prices import estimate_tokens
 
 MAX_MESSAGE_CHARS = 20_000
 """Longest text message accepted (characters)."""
+
+PaymentGuard = Callable[[int, int, int, int, int], str | None]
+"""``guard(customer, business, proposal_message_id, total_micro, now)`` — called for a payment
+that passed every protocol rule, just before it is delivered; returns ``None`` to let it through
+(having taken the money, e.g. into escrow) or the reason it is refused (e.g. insufficient funds).
+"""
 
 
 @dataclass
@@ -189,10 +196,19 @@ class MarketState:
         search: the search service (indices are shared across runs of the same market).
         context_tokens: input tokens charged to every action on top of what it reads (models a
             system prompt an LLM agent re-reads on each call; 0 for scripted agents).
+        payment_guard: called for every valid payment before delivery (see
+            :data:`PaymentGuard`); the market service uses it to move the money in the ledger.
     """
 
-    def __init__(self, market: Market, search: SearchService, context_tokens: int = 0) -> None:
+    def __init__(
+        self,
+        market: Market,
+        search: SearchService,
+        context_tokens: int = 0,
+        payment_guard: PaymentGuard | None = None,
+    ) -> None:
         self.market = market
+        self.payment_guard = payment_guard
         self.search_service = search
         self.context_tokens = context_tokens
         self.n_c = market.n_customers
@@ -462,6 +478,10 @@ class MarketState:
             return self._reject(
                 agent, now, A_PAYMENT, to, f"proposal {pid} expired at {prop.expiry} ms"
             )
+        if self.payment_guard is not None:
+            refused = self.payment_guard(agent, to, pid, prop.total, now)
+            if refused is not None:
+                return self._reject(agent, now, A_PAYMENT, to, refused)
         tokens = estimate_tokens(render_payment(pid))
         result = self._deliver(agent, to, now, msg, K_PAYMENT, A_PAYMENT, -1, tokens)
         prop.paid_by = result.message_id

@@ -23,7 +23,7 @@ actions returned and the messages sent to it — never the market's internal sta
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from tokenomy.market.protocol import Action, ActionResult, ReceivedMessage
@@ -86,7 +86,9 @@ class AgentContext:
     ``draw(stream, other_agent_id)`` returns this run's keyed uniform number for
     ``(stream, this agent, other agent)`` — or for ``(stream, this agent)`` when the other id is
     ``None`` — the same number the batch engine uses; ``noise`` likewise returns standardized
-    noise.
+    noise. ``meter(model, input_tokens, output_tokens, latency_s)`` is how a policy that calls a
+    chat model reports each call's usage: the market records it and debits the agent's token
+    and money accounts in the ledger (a no-op default for scripted agents).
     """
 
     agent_id: str
@@ -95,6 +97,7 @@ class AgentContext:
     limit: int
     draw: Callable[[str, str | None], float]
     noise: Callable[[str, str], float]
+    meter: Callable[[str, int, int, float], None] = field(default=lambda *_: None)
 
 
 class AgentPolicy(Protocol):
