@@ -42,6 +42,8 @@ format: $(DEV_STAMP)
 bench: $(DEV_STAMP)
 	$(BIN)/python benchmarks/market_scale.py
 	$(BIN)/python benchmarks/allocate_speed.py
+	$(BIN)/python benchmarks/ledger_throughput.py
+	$(BIN)/python benchmarks/market_transports.py
 
 clean:
 	rm -rf $(VENV) results .pytest_cache .ruff_cache .mypy_cache

@@ -34,5 +34,13 @@ def test_demo_writes_three_studies_and_a_report(tmp_path):
     assert scarf["solvers"]["planner"]["converged"] is True
     page = (tmp_path / "demo" / "equilibrium" / "report.html").read_text()
     assert "Price-loop dynamics across economies" in page
+    service = json.loads((tmp_path / "demo" / "service" / "summary.json").read_text())
+    assert service["transport"] == "http" and service["ledger"]["audit"]["ok"]
+    assert service["ledger"]["receipts_match_payments"] and service["metrics"]["payments"] > 0
+    assert service["llm"]["calls"] > 0 and service["metrics"]["token_cost_customers"] > 0
+    assert (tmp_path / "demo" / "service" / "market.db").is_file()
+    assert (tmp_path / "demo" / "service" / "report.html").is_file()
+    calls = (tmp_path / "demo" / "service" / "calls.jsonl").read_text().splitlines()
+    assert len(calls) == service["llm"]["calls"]
     with pytest.raises(ResultsError, match="--overwrite"):
         run_demo(tmp_path / "demo", customers=20, businesses=60)

@@ -19,6 +19,7 @@ status 2; anything else is a bug and shows a traceback.
 from __future__ import annotations
 
 import json
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
@@ -193,6 +194,13 @@ def market_run(
         db_url, temp_db = default_db(db, transport)
         from tokenomy.market.service import Funding
 
+        transcripts: dict[str, Path] = {}
+        if population is not None:  # every model call is recorded, in the run folder
+            import tempfile
+
+            population, transcripts = population.recording_into(
+                Path(tempfile.mkdtemp(prefix="tokenomy-calls-"))
+            )
         with progress_bar(not as_json) as bar:
             task = bar.add_task("loading", total=None)
             market = load_market(
@@ -210,8 +218,14 @@ def market_run(
                 funding=Funding(endowment_factor=endowment_factor),
             )
             bar.update(task, description="writing")
+            if temp_db is not None:  # the database will be kept in the run folder
+                result.summary["db"] = f"sqlite:///{target / 'market.db'}"
             result.save(target, overwrite=overwrite)
         db_shown = keep_db(temp_db, target) if temp_db is not None else result.summary["db"]
+        for file in transcripts.values():
+            if file.exists():
+                shutil.move(str(file), str(target / file.name))
+                shutil.rmtree(file.parent, ignore_errors=True)
         if as_json:
             print_json({**result.summary["metrics"], "out": str(target), "db": db_shown})
         else:
@@ -508,14 +522,23 @@ def demo(
                     task, completed=done, total=total, description=label
                 ),
             )
+        from tokenomy.results import read_summary
+
         summary_json = json.loads((out_dir / "summary.json").read_text())
         for name in summary_json.get("sweeps", []):
-            from tokenomy.results import read_summary
-
             _show_aggregate(read_summary(out_dir / name))
         console.print(f"[bold green]report:[/] {path}")
         console.print(
             f"[bold green]equilibrium report:[/] {out_dir / 'equilibrium' / 'report.html'}"
+        )
+        service = read_summary(out_dir / "service")
+        m, ledger = service["metrics"], service["ledger"]
+        console.print(
+            f"[bold green]service run[/] (HTTP, LLM agents, ledger): welfare "
+            f"{m['welfare']:.2f} of {m['optimal_welfare']:.2f}, {m['payments']} payments, "
+            f"{service['llm']['calls']} model calls (${service['llm']['cost']:.4f}), ledger "
+            f"audit {'ok' if ledger['audit']['ok'] else 'FAILED'} — "
+            f"{out_dir / 'service' / 'report.html'}"
         )
 
     guard(go)

@@ -5,7 +5,12 @@ Everything is generated (no external data, no API key): a restaurant market of 1
 description variants for the manipulation study. Each study is a sweep; the demo folder is a
 *study* holding the three sweeps and ``report.html``. Its ``equilibrium/`` folder holds the
 equilibrium engine's built-in economies solved by every method that applies, a result set
-(:func:`run_equilibrium_demo`) with its own ``report.html``.
+(:func:`run_equilibrium_demo`) with its own ``report.html``. Its ``service/`` folder is one run
+of the synthetic market as a multi-party service (:func:`run_service_demo`): every agent an
+HTTP client of the protocol server, half the customers and every business driven by a chat
+model — the shipped OpenAI-compatible test server on loopback, called through the official SDK
+— with payments and token costs in the ledger (``service/market.db``) and the model calls
+recorded (``service/calls.jsonl``).
 """
 
 from __future__ import annotations
@@ -104,7 +109,61 @@ def run_demo(
     }
     write_json(out / "summary.json", summary)
     run_equilibrium_demo(out / "equilibrium", progress=progress)
+    run_service_demo(data / f"synthetic_{customers}_{businesses}", out / "service", progress)
     return write_report(out)
+
+
+def run_service_demo(data: Path, out_dir: Path, progress: Progress | None = None) -> Path:
+    """Run ``data`` over HTTP with LLM agents (test server) and the ledger; write the run folder.
+
+    Returns the run's ``report.html``.
+    """
+    from tokenomy.llm.testserver import create_app
+    from tokenomy.loopback import serve_in_thread
+    from tokenomy.market.io import load_market
+    from tokenomy.market.population import PopulationSpec
+    from tokenomy.market.runner import RunConfig, run_market
+
+    market = load_market(data)
+    work = out_dir.with_name(out_dir.name + ".partial")
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    if progress is not None:
+        progress(0, 1, "service: LLM agents over HTTP")
+    with serve_in_thread(create_app()) as llm_url:
+        population = PopulationSpec.model_validate(
+            {
+                "backends": {
+                    "local": {
+                        "kind": "openai",
+                        "base_url": f"{llm_url}/v1",
+                        "model": "rule-market",
+                        "record": str(work / "calls.jsonl"),
+                    }
+                },
+                "customers": [
+                    {"agents": {"fraction": 0.5}, "policy": "llm", "backend": "local"},
+                    {"agents": "*", "policy": "rational"},
+                ],
+                "businesses": [{"agents": "*", "policy": "llm", "backend": "local"}],
+            }
+        )
+        result = run_market(
+            market,
+            RunConfig(search="lexical", limit=5, seed=0),
+            transport="http",
+            db_url=f"sqlite:///{work / 'market.db'}",
+            population=population,
+            population_dir=work,
+        )
+    result.summary["db"] = f"sqlite:///{(out_dir / 'market.db').resolve()}"
+    result.save(out_dir, overwrite=True)
+    for name in ("market.db", "calls.jsonl"):
+        shutil.move(str(work / name), str(out_dir / name))
+    shutil.rmtree(work, ignore_errors=True)
+    if progress is not None:
+        progress(1, 1, "service: report")
+    return write_report(out_dir)
 
 
 EQUILIBRIUM_EXAMPLES = (

@@ -95,3 +95,35 @@ def test_llm_market_over_http_pays_tokens_in_the_ledger_and_replays(
     a, b = live.log.tables(market)["events"], replay.log.tables(market)["events"]
     assert a.equals(b)
     assert np.array_equal(live.log.pay_amount, replay.log.pay_amount)
+
+
+def test_cli_run_with_a_population_records_every_call_in_the_run_folder(
+    magentic: Path, tmp_path: Path
+) -> None:
+    from typer.testing import CliRunner
+
+    from tokenomy.cli import app
+
+    pop = _population(tmp_path / "pop.yaml", {"kind": "scripted", "rule": "market"})
+    out = tmp_path / "run"
+    r = CliRunner().invoke(
+        app,
+        [
+            "market",
+            "run",
+            str(magentic / "mexican_3_9"),
+            "--agents",
+            str(pop),
+            "--db",
+            f"sqlite:///{tmp_path / 'x.db'}",
+            "--out",
+            str(out),
+            "--json",
+        ],
+    )
+    assert r.exit_code == 0, r.output
+    summary = json.loads((out / "summary.json").read_text())
+    lines = (out / "calls-model.jsonl").read_text().splitlines()
+    assert len(lines) == summary["llm"]["calls"] > 0
+    assert all({"prompt_hash", "response"} <= set(json.loads(line)) for line in lines)
+    assert json.loads(r.stdout)["db"] == f"sqlite:///{tmp_path / 'x.db'}"

@@ -70,6 +70,7 @@ def test_cli_http_run_keeps_its_database_and_it_audits(magentic: Path, tmp_path:
     assert r.exit_code == 0, r.output
     summary = json.loads(r.stdout)
     assert summary["db"] == f"sqlite:///{out / 'market.db'}" and (out / "market.db").is_file()
+    assert json.loads((out / "summary.json").read_text())["db"] == summary["db"]
     audit = RUNNER.invoke(app, ["ledger", "audit", summary["db"], "--json"])
     assert audit.exit_code == 0, audit.output
     report = json.loads(audit.stdout)

@@ -89,6 +89,20 @@ class PopulationSpec(BaseModel):
     customers: list[PolicyRule] = Field(default_factory=list, description="Customer rules")
     businesses: list[PolicyRule] = Field(default_factory=list, description="Business rules")
 
+    def recording_into(self, folder: Path) -> tuple[PopulationSpec, dict[str, Path]]:
+        """A copy in which every live backend without ``record`` records to ``folder``.
+
+        Returns the copy and the transcript file of each backend it set (``calls-NAME.jsonl``);
+        replay backends are left alone (their calls are the transcript they read).
+        """
+        backends, files = {}, {}
+        for name, spec in self.backends.items():
+            if spec.record is None and spec.kind != "replay":
+                files[name] = folder / f"calls-{name}.jsonl"
+                spec = spec.model_copy(update={"record": files[name]})
+            backends[name] = spec
+        return self.model_copy(update={"backends": backends}), files
+
 
 def _validation_error(path: str | Path, exc: ValidationError) -> DataError:
     err = exc.errors()[0]

@@ -160,8 +160,10 @@ class MarketStore:
             raise ConfigError(
                 "this database holds no market; start one with `tokenomy serve --data DIR`"
             )
+        session = self.get("session") or {}
+        label = str(session.get("market") or "market").replace("/", "_") or "market"
         with tempfile.TemporaryDirectory() as tmp:
-            folder = Path(tmp) / "market"
+            folder = Path(tmp) / label  # the market is named after its folder
             for name, content in rows:
                 path = folder / name
                 path.parent.mkdir(parents=True, exist_ok=True)

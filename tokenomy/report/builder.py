@@ -109,6 +109,31 @@ def run_sections(folder: Path, summary: dict[str, Any]) -> list[Section]:
         [(k, v) for k, v in m.items() if not isinstance(v, dict)], columns=["metric", "value"]
     )
     outcome = customers["outcome"].astype(str).value_counts().rename_axis("outcome")
+    llm, ledger = summary.get("llm"), summary.get("ledger")
+    if llm:
+        findings.append(
+            f"{llm['agents']} agents were driven by a chat model: {llm['calls']:,} calls, "
+            f"{llm['input_tokens']:,} input and {llm['output_tokens']:,} output tokens as the "
+            f"API reported them, costing {_money(llm['cost'])} (charged in the ledger when "
+            f"there is one)."
+        )
+    if ledger:
+        audit = ledger["audit"]
+        verdict = (
+            "passed"
+            if audit["ok"]
+            else "FAILED: " + html.escape("; ".join(audit["violations"][:3]))
+        )
+        findings.append(
+            f"Transport <b>{html.escape(str(summary.get('transport')))}</b> over "
+            f"<code>{html.escape(str(summary.get('db')))}</code>: {ledger['settled']} payments "
+            f"settled from escrow ({ledger['settled_amount']} dollars); the ledger audit "
+            f"{verdict} "
+            f"({audit['accounts']} accounts, {audit['transfers']} journal legs, imbalance "
+            f"{audit['imbalance']}); business receipts "
+            f"{'match' if ledger['receipts_match_payments'] else 'DO NOT match'} the payments "
+            f"in the log."
+        )
     return [
         Section(
             title="Run",
