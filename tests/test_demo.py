@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -10,10 +11,11 @@ from tokenomy.demo import run_demo
 from tokenomy.errors import ResultsError
 
 
-def test_demo_writes_three_studies_and_a_report(tmp_path):
+def test_demo_writes_three_studies_and_a_report(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # a relative output folder, as `make demo` gives
     seen = []
     report = run_demo(
-        tmp_path / "demo",
+        Path("demo"),
         customers=20,
         businesses=60,
         progress=lambda d, t, label: seen.append((d, t)),

@@ -125,6 +125,7 @@ def run_service_demo(data: Path, out_dir: Path, progress: Progress | None = None
     from tokenomy.market.runner import RunConfig, run_market
 
     market = load_market(data)
+    out_dir = out_dir.resolve()
     work = out_dir.with_name(out_dir.name + ".partial")
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
