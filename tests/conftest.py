@@ -3,10 +3,12 @@ hand-made markets."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.postgres import stop_postgres
 from tokenomy.market.dataset import Market
 from tokenomy.market.io import load_market
 from tokenomy.market.schema import BusinessFile, CustomerFile
@@ -20,6 +22,13 @@ MAIN_SETS = [
     "mexican_100_300",
     "contractors_10_30",
 ]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _stop_postgres_at_end() -> Iterator[None]:
+    """Stop the throwaway PostgreSQL cluster (if a test started one) when the session ends."""
+    yield
+    stop_postgres()
 
 
 @pytest.fixture(scope="session")

@@ -394,6 +394,11 @@ def _show_summary(summary: dict[str, Any], folder: Path | None = None) -> None:
     table.add_column("value", justify="right")
     for key, value in metrics.items():
         table.add_row(key, _fmt(value))
+    for block in ("llm", "ledger"):
+        for key, value in (summary.get(block) or {}).items():
+            if isinstance(value, dict):  # the audit: its verdict and imbalance
+                value = f"ok={value.get('ok')}, imbalance={value.get('imbalance')}"
+            table.add_row(f"{block}.{key}", _fmt(value))
     out.print(table)
     if folder is not None:
         out.print(f"results in {folder}")

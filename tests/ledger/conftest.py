@@ -12,17 +12,11 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from tests.postgres import postgres_url, stop_postgres
+from tests.postgres import postgres_url
 from tokenomy.ledger import Ledger
 from tokenomy.ledger.schema import budget_usage, holds, journal, txns
 
 BACKENDS = ["sqlite", "postgresql"]
-
-
-@pytest.fixture(scope="session", autouse=True)
-def _stop_postgres_at_end() -> Iterator[None]:
-    yield
-    stop_postgres()
 
 
 def sqlite_url(tmp_path: Any, name: str = "ledger.db") -> str:

@@ -49,7 +49,7 @@ def test_account_budget_refuses_a_breach_and_resets_with_the_window(ledger):
     error = info.value
     assert (error.budget, error.limit, error.spent, error.requested) == ("a-hourly", 100, 100, 1)
     assert (error.window_start, error.window_end) == (0.0, 3600.0)
-    assert "budget 'a-hourly' exceeded in the hour window [0, 3600)" in str(error)
+    assert "budget 'a-hourly' exceeded in the hour window [0 s, 3600 s)" in str(error)
     assert snapshot(ledger) == before
     # Inflows are not capped, and the next window starts from zero.
     ledger.transfer("b:money", "a:money", 500, at=3599.7)

@@ -134,7 +134,7 @@ class BudgetExceeded(LedgerError):  # noqa: N818 (names fixed by the API)
         window = (
             "for all time"
             if window_start is None
-            else f"in the {period} window [{window_start:g}, {window_end:g})"
+            else f"in the {period} window [{window_start:.0f} s, {window_end:.0f} s)"
         )
         super().__init__(
             f"budget '{budget}' exceeded {window}: limit {limit}, spent {spent}, "
