@@ -31,12 +31,12 @@ from tokenomy.ledger.errors import (
     UnknownCurrency,
     UnknownHold,
 )
-from tokenomy.ledger.ledger import (
+from tokenomy.ledger.ledger import Ledger
+from tokenomy.ledger.records import (
     MAX_AMOUNT,
     Account,
     Entry,
     Hold,
-    Ledger,
     Leg,
     Txn,
     escrow_account,

@@ -35,15 +35,11 @@ Any refusal rolls the whole transaction back: balances, journal and usage are as
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
-import math
 import numbers
 import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 from typing import Any, NamedTuple, Self
@@ -87,11 +83,19 @@ from tokenomy.ledger.errors import (
     LedgerError,
     UnknownAccount,
     UnknownBudget,
-    UnknownCurrency,
     UnknownHold,
 )
+from tokenomy.ledger.records import (
+    SYSTEM_OWNER,
+    Account,
+    Entry,
+    Hold,
+    Leg,
+    Txn,
+    escrow_account,
+    external_account,
+)
 from tokenomy.ledger.schema import (
-    ACCOUNT_KINDS,
     CURRENCIES,
     HOLD_STATUSES,
     SCHEMA_VERSION,
@@ -104,162 +108,18 @@ from tokenomy.ledger.schema import (
     metadata,
     txns,
 )
-
-MAX_AMOUNT = 10**15
-"""Largest amount of one leg ($1 billion in micro-dollars): keeps every balance inside int64."""
-
-MAX_NAME = 200
-"""Longest account, budget, owner, group name or idempotency key."""
-
-SYSTEM_OWNER = "ledger"
-"""Owner of the external and escrow accounts the ledger creates itself."""
-
-
-def external_account(currency: str) -> str:
-    """Name of a currency's external account (source of endowments, sink of withdrawals)."""
-    return f"external:{currency}"
-
-
-def escrow_account(currency: str) -> str:
-    """Name of a currency's escrow account (holds amounts of open holds)."""
-    return f"escrow:{currency}"
-
-
-class Leg(NamedTuple):
-    """One movement: ``amount`` leaves ``debit`` and enters ``credit``."""
-
-    debit: str
-    credit: str
-    amount: int
-
-
-@dataclass(frozen=True)
-class Account:
-    """An account and its balance when it was read.
-
-    Attributes:
-        id: database id (accounts are locked in id order).
-        name: unique name, e.g. ``customer_0001:money``.
-        kind: customer, business, platform, provider, escrow or external.
-        currency: ``"money"`` (micro-dollars) or ``"tokens"``.
-        floor: the lowest allowed balance; None = unbounded below (external accounts).
-        owner: who the account belongs to (an agent id), if anyone.
-        group: the group, for group budgets.
-        balance: the balance when read.
-        created_at: wall-clock creation time (seconds since the epoch).
-    """
-
-    id: int
-    name: str
-    kind: str
-    currency: str
-    floor: int | None
-    owner: str | None
-    group: str | None
-    balance: int
-    created_at: float
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain data for JSON output."""
-        return {
-            "name": self.name,
-            "kind": self.kind,
-            "currency": self.currency,
-            "floor": self.floor,
-            "owner": self.owner,
-            "group": self.group,
-            "balance": self.balance,
-        }
-
-
-@dataclass(frozen=True)
-class Txn:
-    """A transaction: legs applied atomically.
-
-    Attributes:
-        id: database id (increasing).
-        kind: what it is (``transfer``, ``fund``, ``withdraw``, ``hold``, ``settle``,
-            ``release``, or a caller's kind such as ``token_usage``).
-        memo: free text.
-        at: the caller's clock when it was posted.
-        legs: its legs, in the order posted.
-        idempotency_key: the key it was posted with, if any.
-        replayed: True when this object answers a retry (nothing was applied by that call);
-            not part of equality.
-    """
-
-    id: int
-    kind: str
-    memo: str
-    at: float
-    legs: tuple[Leg, ...]
-    idempotency_key: str | None = None
-    replayed: bool = field(default=False, compare=False)
-
-
-@dataclass(frozen=True)
-class Entry:
-    """One journal row (a leg with its transaction's details)."""
-
-    id: int
-    txn: int
-    debit: str
-    credit: str
-    amount: int
-    currency: str
-    kind: str
-    memo: str
-    at: float
-    created_at: float
-
-
-@dataclass(frozen=True)
-class Hold:
-    """An escrow hold: ``amount`` moved from ``payer`` to escrow, owed to ``payee``.
-
-    Attributes:
-        id: database id.
-        payer: account the amount came from (and returns to on release).
-        payee: account the amount goes to on settle.
-        amount: the amount held.
-        currency: its currency.
-        status: ``held``, ``settled`` or ``released``.
-        hold_txn: the txn that moved the amount into escrow.
-        close_txn: the txn that settled or released it (None while held).
-        memo: free text.
-        at: the caller's clock when it was opened.
-        closed_at: the caller's clock when it was closed.
-        replayed: True when this object answers a retry of :meth:`Ledger.hold`.
-    """
-
-    id: int
-    payer: str
-    payee: str
-    amount: int
-    currency: str
-    status: str
-    hold_txn: int
-    close_txn: int | None
-    memo: str
-    at: float
-    closed_at: float | None
-    replayed: bool = field(default=False, compare=False)
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain data for JSON output."""
-        return {
-            "id": self.id,
-            "payer": self.payer,
-            "payee": self.payee,
-            "amount": self.amount,
-            "currency": self.currency,
-            "status": self.status,
-            "hold_txn": self.hold_txn,
-            "close_txn": self.close_txn,
-            "memo": self.memo,
-            "at": self.at,
-            "closed_at": self.closed_at,
-        }
+from tokenomy.ledger.validation import (
+    account_values,
+    check_amount,
+    check_at,
+    check_currency,
+    check_key,
+    check_legs,
+    check_limit,
+    check_memo,
+    check_name,
+    request_hash,
+)
 
 
 class _Ref(NamedTuple):
@@ -475,7 +335,7 @@ class Ledger:
             DuplicateAccount: the name is taken.
             LedgerConfigError: a bad name, kind, currency or floor.
         """
-        values = _account_values(name, kind, currency, floor, owner, group)
+        values = account_values(name, kind, currency, floor, owner, group)
 
         def work(conn: Connection) -> Account:
             account_id = _new_id(conn.execute(insert(accounts).values(**values)))
@@ -504,7 +364,7 @@ class Ledger:
             LedgerConfigError: a bad name, kind, currency or floor.
         """
         rows = [
-            _account_values(
+            account_values(
                 spec["name"],
                 spec["kind"],
                 spec["currency"],
@@ -547,7 +407,7 @@ class Ledger:
             DuplicateAccount: an account of that name exists with other settings (names them).
             LedgerConfigError: a bad name, kind, currency or floor.
         """
-        values = _account_values(name, kind, currency, floor, owner, group)
+        values = account_values(name, kind, currency, floor, owner, group)
         for _ in range(2):
             try:
                 existing = self.account(name)
@@ -676,13 +536,13 @@ class Ledger:
             IdempotencyConflict: the key was used for a different request.
             CurrencyMismatch, UnknownAccount, InvalidAmount, LedgerConfigError: bad input.
         """
-        checked = _check_legs(legs)
-        kind = _check_name(kind, "kind")
-        memo = _check_memo(memo)
-        key = _check_key(idempotency_key)
-        moment = _check_at(at)
+        checked = check_legs(legs)
+        kind = check_name(kind, "kind")
+        memo = check_memo(memo)
+        key = check_key(idempotency_key)
+        moment = check_at(at)
         resolved = self._resolve_legs(checked)
-        request = _request_hash(kind, checked, memo)
+        request = request_hash(kind, checked, memo)
         txn: Txn = self._post(resolved, kind, memo, key, moment, request)
         return txn
 
@@ -835,10 +695,10 @@ class Ledger:
             InsufficientFunds, BudgetExceeded, IdempotencyConflict: as for :meth:`post`.
             CurrencyMismatch: payer and payee hold different currencies.
         """
-        amount = _check_amount(amount, "hold amount")
-        memo = _check_memo(memo)
-        key = _check_key(idempotency_key)
-        moment = _check_at(at)
+        amount = check_amount(amount, "hold amount")
+        memo = check_memo(memo)
+        key = check_key(idempotency_key)
+        moment = check_at(at)
         refs = self._resolve([payer, payee])
         source, target = refs[payer], refs[payee]
         if source.currency != target.currency:
@@ -847,7 +707,7 @@ class Ledger:
             raise LedgerConfigError(f"hold: payer and payee are both '{payer}'; expected two")
         escrow = self._resolve([escrow_account(source.currency)])[escrow_account(source.currency)]
         legs = [Leg(payer, escrow.name, amount)]
-        request = _request_hash("hold", legs, memo, extra={"payee": payee})
+        request = request_hash("hold", legs, memo, extra={"payee": payee})
 
         def after(conn: Connection, txn_id: int) -> Hold:
             hold_id = _new_id(
@@ -916,7 +776,7 @@ class Ledger:
         if isinstance(hold_id, bool) or not isinstance(hold_id, numbers.Integral):
             raise LedgerConfigError(f"hold id: got {hold_id!r}; expected an int")
         hold_id = int(hold_id)
-        moment = _check_at(at)
+        moment = check_at(at)
 
         def work(conn: Connection) -> Txn:
             # The hold's row is locked first (PostgreSQL), so that of two processes closing it
@@ -932,7 +792,7 @@ class Ledger:
             amount = int(row.amount)
             legs = [(refs[escrow_name], refs[target_name], amount)]
             memo = f"{action} hold {hold_id}"
-            request = _request_hash(action, [Leg(escrow_name, target_name, amount)], memo)
+            request = request_hash(action, [Leg(escrow_name, target_name, amount)], memo)
             now = time.time()
             txn_id = _insert_txn(conn, None, action, memo, moment, request, now)
             done = conn.execute(
@@ -1004,8 +864,8 @@ class Ledger:
             LedgerConfigError: bad arguments, or ``name`` names a budget on another target.
             UnknownAccount: ``account`` does not exist.
         """
-        name = _check_name(name, "budget name")
-        _check_currency(currency)
+        name = check_name(name, "budget name")
+        check_currency(currency)
         if isinstance(limit, bool) or not isinstance(limit, numbers.Integral) or limit < 0:
             raise InvalidAmount("budget limit", limit, "an int >= 0")
         cap = int(limit)
@@ -1023,7 +883,7 @@ class Ledger:
                     f"budget '{name}' is in {currency} but account '{account}' holds {ref.currency}"
                 )
         else:
-            group = _check_name(group, "budget group")
+            group = check_name(group, "budget group")
 
         def work(conn: Connection) -> Budget:
             target = (
@@ -1120,7 +980,7 @@ class Ledger:
         Raises:
             UnknownBudget: no such budget.
         """
-        moment = _check_at(at)
+        moment = check_at(at)
 
         def work(conn: Connection) -> tuple[Row[Any] | None, int]:
             row = conn.execute(select(budgets).where(budgets.c.name == name)).one_or_none()
@@ -1150,7 +1010,7 @@ class Ledger:
         def work(conn: Connection) -> list[Txn]:
             query = select(txns).order_by(txns.c.id.desc())
             if limit is not None:
-                query = query.limit(_check_limit(limit))
+                query = query.limit(check_limit(limit))
             rows = list(reversed(conn.execute(query).all()))
             if not rows:
                 return []
@@ -1185,7 +1045,7 @@ class Ledger:
                 or_(journal.c.debit_account == ref.id, journal.c.credit_account == ref.id)
             )
         if limit is not None:
-            query = query.limit(_check_limit(limit))
+            query = query.limit(check_limit(limit))
         rows = self._read(lambda c: c.execute(query).all())
         return [
             Entry(
@@ -1529,137 +1389,3 @@ def _account_of(row: Row[Any]) -> Account:
 
 
 # ---------------------------------------------------------------------- validation
-
-
-def _check_amount(value: object, what: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise InvalidAmount(what, value)
-    amount = int(value)
-    if amount <= 0 or amount > MAX_AMOUNT:
-        raise InvalidAmount(what, value, f"an int from 1 to {MAX_AMOUNT}")
-    return amount
-
-
-def _check_legs(legs: Sequence[Leg | tuple[str, str, int]]) -> list[Leg]:
-    if isinstance(legs, (str, bytes)) or not isinstance(legs, Sequence) or not legs:
-        raise LedgerConfigError(f"legs: got {legs!r}; expected a non-empty list of Leg")
-    checked: list[Leg] = []
-    for i, leg in enumerate(legs):
-        if not isinstance(leg, tuple) or len(leg) != 3:
-            raise LedgerConfigError(f"legs[{i}]: got {leg!r}; expected Leg(debit, credit, amount)")
-        debit, credit, amount = leg
-        for role, account in (("debit", debit), ("credit", credit)):
-            if not isinstance(account, str) or not account:
-                raise LedgerConfigError(
-                    f"legs[{i}].{role}: got {account!r}; expected an account name"
-                )
-        if debit == credit:
-            raise LedgerConfigError(
-                f"legs[{i}]: debit and credit are both '{debit}'; expected two accounts"
-            )
-        checked.append(Leg(debit, credit, _check_amount(amount, f"legs[{i}].amount")))
-    return checked
-
-
-def _check_name(value: object, what: str) -> str:
-    if not isinstance(value, str) or not value.strip() or len(value) > MAX_NAME:
-        raise LedgerConfigError(
-            f"{what}: got {value!r}; expected a non-empty str of at most {MAX_NAME} characters"
-        )
-    return value
-
-
-def _check_memo(value: object) -> str:
-    if not isinstance(value, str):
-        raise LedgerConfigError(f"memo: got {value!r}; expected a str")
-    return value
-
-
-def _check_key(value: object) -> str | None:
-    if value is None:
-        return None
-    return _check_name(value, "idempotency_key")
-
-
-def _check_at(value: object) -> float:
-    if value is None:
-        return time.time()
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise LedgerConfigError(f"at: got {value!r}; expected seconds as a float")
-    moment = float(value)
-    if not math.isfinite(moment):
-        raise LedgerConfigError(f"at: got {value!r}; expected a finite number of seconds")
-    return moment
-
-
-def _check_limit(value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise LedgerConfigError(f"limit: got {value!r}; expected an int >= 0")
-    return value
-
-
-def _check_currency(currency: object) -> str:
-    if not isinstance(currency, str) or currency not in CURRENCIES:
-        raise UnknownCurrency(str(currency), CURRENCIES)
-    return currency
-
-
-def _account_values(
-    name: object,
-    kind: object,
-    currency: object,
-    floor: object,
-    owner: object,
-    group: object,
-) -> dict[str, Any]:
-    name = _check_name(name, "account name")
-    if not isinstance(kind, str) or kind not in ACCOUNT_KINDS:
-        raise LedgerConfigError(
-            f"account '{name}': kind {kind!r}; expected one of {', '.join(ACCOUNT_KINDS)}"
-        )
-    _check_currency(currency)
-    if floor is None:
-        if kind != "external":
-            raise LedgerConfigError(
-                f"account '{name}': floor None (unbounded below) is only allowed for external "
-                "accounts; give an int floor"
-            )
-    elif isinstance(floor, bool) or not isinstance(floor, numbers.Integral):
-        raise LedgerConfigError(
-            f"account '{name}': floor {floor!r} ({type(floor).__name__}); expected an int"
-        )
-    elif abs(int(floor)) > MAX_AMOUNT:
-        raise LedgerConfigError(
-            f"account '{name}': floor {floor}; expected at most {MAX_AMOUNT} in magnitude"
-        )
-    if floor is not None and int(floor) > 0:
-        raise LedgerConfigError(
-            f"account '{name}': floor {floor}; expected <= 0 (a new account starts at 0)"
-        )
-    for what, value in (("owner", owner), ("group", group)):
-        if value is not None:
-            _check_name(value, f"account '{name}' {what}")
-    return {
-        "name": name,
-        "kind": kind,
-        "currency": currency,
-        "floor": None if floor is None else int(floor),
-        "owner": owner,
-        "group_name": group,
-        "balance": 0,
-        "created_at": time.time(),
-    }
-
-
-def _request_hash(
-    kind: str, legs: Sequence[Leg], memo: str, *, extra: dict[str, Any] | None = None
-) -> str:
-    """What a retry with the same idempotency key must match: kind, legs, memo (and extra)."""
-    payload = {
-        "kind": kind,
-        "legs": [[leg.debit, leg.credit, int(leg.amount)] for leg in legs],
-        "memo": memo,
-        "extra": extra or {},
-    }
-    blob = json.dumps(payload, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(blob.encode()).hexdigest()
