@@ -114,6 +114,9 @@ def run_over_service(
             from tokenomy.market.http_transport import HttpTransport
 
             admin = secrets.token_urlsafe(24)
+            # the run's own agents are driven one request at a time, far below any abuse:
+            # a popular business may be asked hundreds of times in a burst of virtual time
+            limits = limits or Limits(rate_per_s=1_000.0, burst=2_000)
             app = create_app(service, admin_token=admin, limits=limits)
             with serve_in_thread(app) as url:
                 http = HttpTransport(url, market, admin, service)
