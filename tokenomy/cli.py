@@ -4,6 +4,7 @@
     tokenomy serve --db URL [--data DIR]
     tokenomy ledger show|audit DB_URL
     tokenomy llm testserver|ask|transcript
+    tokenomy principal run|replay|report|shop
     tokenomy equilibrium solve|example|report
     tokenomy route eval|fit|report
     tokenomy allocate diagnose|synth-log|serve|agents|pace
@@ -31,6 +32,7 @@ from tokenomy.cli_allocate import allocate_app, route_app
 from tokenomy.cli_equilibrium import equilibrium_app, show_equilibrium_summary
 from tokenomy.cli_ledger import ledger_app
 from tokenomy.cli_llm import llm_app
+from tokenomy.cli_principal import principal_app
 from tokenomy.cli_service import serve
 from tokenomy.cli_support import (
     console,
@@ -62,6 +64,7 @@ app.add_typer(allocate_app, name="allocate")
 app.command("serve")(serve)
 app.add_typer(llm_app, name="llm")
 app.add_typer(ledger_app, name="ledger")
+app.add_typer(principal_app, name="principal")
 
 
 # ------------------------------------------------------------------------------ market
@@ -158,6 +161,13 @@ def market_run(
     endowment_factor: Annotated[
         float, typer.Option(help="Customers start with this multiple of their value", min=0)
     ] = 3.0,
+    contract: Annotated[
+        Path | None,
+        typer.Option(help="Contract YAML checked before every action of the bound agents"),
+    ] = None,
+    contract_agents: Annotated[
+        str, typer.Option(help="Glob of the agent ids the contract binds")
+    ] = "customer_*",
 ) -> None:
     """Run one market and write its folder (Parquet tables + summary.json)."""
     from tokenomy.market.io import load_market
@@ -173,6 +183,11 @@ def market_run(
             from tokenomy.market.population import load_population
 
             population = load_population(agents)
+        loaded_contract = None
+        if contract is not None:
+            from tokenomy.principal.contracts import load_contract
+
+            loaded_contract = load_contract(contract)
         config = RunConfig(
             search=search,
             limit=limit,
@@ -216,6 +231,8 @@ def market_run(
                 population=population,
                 population_dir=agents.parent if agents is not None else None,
                 funding=Funding(endowment_factor=endowment_factor),
+                contract=loaded_contract,
+                contract_agents=contract_agents,
             )
             bar.update(task, description="writing")
             if temp_db is not None:  # the database will be kept in the run folder

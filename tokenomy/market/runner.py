@@ -101,6 +101,7 @@ class RunResult:
     outcomes: Outcomes
     baselines: Baselines
     summary: dict[str, Any]
+    extra_tables: dict[str, pa.Table] = field(default_factory=dict, repr=False)
     _tables: dict[str, pa.Table] | None = field(default=None, repr=False)
 
     def tables(self) -> dict[str, pa.Table]:
@@ -108,6 +109,7 @@ class RunResult:
         if self._tables is None:
             tables = self.log.tables(self.market)
             tables["customers"] = outcomes_table(self.market, self.outcomes)
+            tables.update(self.extra_tables)
             self._tables = tables
         return self._tables
 
@@ -122,6 +124,7 @@ class RunResult:
         else:
             tables = dict(self.log.table_builders(self.market))
             tables["customers"] = lambda: outcomes_table(self.market, self.outcomes)
+            tables.update(self.extra_tables)
         return write_result(path, tables, self.summary, overwrite=overwrite)
 
 
@@ -174,6 +177,8 @@ def run_market(
     population: Any = None,
     population_dir: Path | None = None,
     funding: Any = None,
+    contract: Any = None,
+    contract_agents: str = "customer_*",
 ) -> RunResult:
     """Run ``market`` under ``config`` and compute its metrics.
 
@@ -195,6 +200,10 @@ def run_market(
             scripted policies per agent (default: everyone scripted by ``config``).
         population_dir: folder that relative paths in ``population`` are relative to.
         funding: :class:`~tokenomy.market.service.Funding` of the service's accounts.
+        contract: a :class:`~tokenomy.principal.contracts.Contract` checked before every
+            action of the agents whose id matches ``contract_agents`` (a glob); its log becomes
+            the run's ``contracts`` table and the summary's ``contracts`` block.
+        contract_agents: which agents the contract binds.
     """
     config = config or RunConfig()
     prices = prices or Prices()
@@ -229,8 +238,23 @@ def run_market(
     else:
         models = {}
         make_customer, make_business = scripted_factories(cp, bp)
+    contract_log = None
+    if contract is not None:
+        from tokenomy.principal.contract_enforcement import (
+            ContractLog,
+            contract_for_agents,
+            contracted_factories,
+        )
+
+        contract_log = ContractLog()
+        make_customer, make_business = contracted_factories(
+            make_customer,
+            make_business,
+            contract_for_agents(contract, contract_agents),
+            contract_log,
+        )
     try:
-        return _run(
+        result = _run(
             market,
             config,
             prices,
@@ -238,13 +262,21 @@ def run_market(
             arrivals,
             make_customer,
             make_business,
-            population is not None,
+            population is not None or contract is not None,
             transport,
             db_url,
             funding,
             progress,
             data_label,
         )
+        if contract_log is not None:
+            result.summary["contracts"] = {
+                "contract": contract.name,
+                "agents": contract_agents,
+                **contract_log.summary(),
+            }
+            result.extra_tables["contracts"] = contract_log.to_table()
+        return result
     finally:
         from tokenomy.llm import close_model
 

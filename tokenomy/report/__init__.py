@@ -52,6 +52,11 @@ def write_report(folder: str | Path, out_file: str | Path | None = None) -> Path
 
         sections = route_eval_sections(load_route_eval(folder))
         title = route_eval_title(summary)
+    elif kind == "principal-run":
+        from tokenomy.report.principal import principal_sections
+
+        sections = principal_sections(folder, summary)
+        title = f"tokenomy principal — {', '.join(summary.get('design', {}).get('scenarios', []))}"
     else:
         raise ResultsError(f"{folder}: unknown result kind {kind!r} in summary.json")
     created = summary.get("environment", {}).get("created_utc", "")

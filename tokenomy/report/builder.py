@@ -134,7 +134,7 @@ def run_sections(folder: Path, summary: dict[str, Any]) -> list[Section]:
             f"{'match' if ledger['receipts_match_payments'] else 'DO NOT match'} the payments "
             f"in the log."
         )
-    return [
+    sections = [
         Section(
             title="Run",
             intro=intro,
@@ -152,6 +152,11 @@ def run_sections(folder: Path, summary: dict[str, Any]) -> list[Section]:
             ],
         )
     ]
+    if summary.get("contracts") and (folder / "contracts.parquet").is_file():
+        from tokenomy.principal.contract_enforcement import contract_sections
+
+        sections += contract_sections(summary["contracts"], read_table(folder, "contracts"))
+    return sections
 
 
 # ------------------------------------------------------------------------------ sweeps
