@@ -15,6 +15,7 @@ from tokenomy.market.schema import BusinessFile, CustomerFile
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 MAGENTIC = SHARED / "magentic"
+TINMEN = SHARED / "tinmen"
 MAIN_SETS = [
     "mexican_3_9",
     "mexican_10_30",
@@ -39,6 +40,14 @@ def magentic() -> Path:
             reason=f"Magentic data sets not found at {MAGENTIC} (expected ../shared beside)"
         )
     return MAGENTIC
+
+
+@pytest.fixture(scope="session")
+def tinmen() -> Path:
+    """Folder of the published Tin Men transcripts (MODEL/temp-T.csv)."""
+    if not (TINMEN / "gpt-4" / "temp-0.2.csv").is_file():
+        pytest.skip(reason=f"Tin Men transcripts not found at {TINMEN} (expected ../shared beside)")
+    return TINMEN
 
 
 @pytest.fixture(scope="session")

@@ -53,7 +53,13 @@ def write_files(folder: Path) -> list[str]:
 
 
 def test_bash_examples_run(tmp_path):
-    assert write_files(tmp_path) == ["agents.yaml", "replay.yaml", "pipeline.yaml", "fisher.yaml"]
+    assert write_files(tmp_path) == [
+        "agents.yaml",
+        "replay.yaml",
+        "contract.yaml",
+        "pipeline.yaml",
+        "fisher.yaml",
+    ]
     exe = Path(sys.executable).with_name("tokenomy")
     for command in commands():
         argv = [str(exe), *shlex.split(command)[1:]]
@@ -67,6 +73,10 @@ def test_bash_examples_run(tmp_path):
     live = json.loads((tmp_path / "example-runs" / "llm" / "summary.json").read_text())
     again = json.loads((tmp_path / "example-runs" / "llm-replay" / "summary.json").read_text())
     assert live["llm"]["calls"] > 0 and live["metrics"] == again["metrics"]
+    contracted = json.loads((tmp_path / "example-runs" / "contracted" / "summary.json").read_text())
+    assert contracted["contracts"]["totals"]["checks"] > 0
+    assert (tmp_path / "example-runs" / "shell" / "transcripts.parquet").is_file()
+    assert (tmp_path / "example-runs" / "shop" / "report.html").is_file()
 
 
 def test_python_examples_run(tmp_path, capsys):

@@ -229,6 +229,10 @@ def shop(
     sponsor_fee: Annotated[float, typer.Option(help="Platform's fee per sponsored sale, $")] = 5.0,
     search: Annotated[str, typer.Option(help="Search algorithm")] = "lexical",
     limit: Annotated[int, typer.Option(help="Consideration-set size", min=1)] = 10,
+    out_dir: Annotated[
+        Path | None, typer.Option("--out", help="Write summary.json, a table and report.html")
+    ] = None,
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing --out folder")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
 ) -> None:
     """Delegated shopping: a biased agent for user and platform vs the aligned control.
@@ -253,6 +257,21 @@ def shop(
             search=search,
             limit=limit,
         )
+        if out_dir is not None:
+            import pyarrow as pa
+
+            from tokenomy.report import write_report
+            from tokenomy.results import environment, write_result
+
+            rows = [
+                {k: v for k, v in row.items() if not isinstance(v, list | tuple)}
+                for row in result["conditions"]
+            ]
+            result = {**result, "environment": environment()}
+            write_result(
+                out_dir, {"conditions": pa.Table.from_pylist(rows)}, result, overwrite=overwrite
+            )
+            write_report(out_dir)
         if as_json:
             print_json(result)
             return

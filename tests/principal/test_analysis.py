@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -19,16 +18,6 @@ from tokenomy.principal.analysis import (
 from tokenomy.principal.runner import run_choices
 from tokenomy.principal.scenarios import builtin_scenarios
 from tokenomy.principal.tinmen import TinMenReplayChat, read_tinmen
-
-TINMEN = Path(__file__).resolve().parents[3] / "shared" / "data" / "tinmen"
-
-
-@pytest.fixture(scope="module")
-def tinmen() -> Path:
-    """Folder of the published Tin Men transcripts (MODEL/temp-T.csv)."""
-    if not (TINMEN / "gpt-4" / "temp-0.2.csv").is_file():
-        pytest.skip(reason=f"Tin Men transcripts not found at {TINMEN} (expected ../shared beside)")
-    return TINMEN
 
 
 @pytest.mark.parametrize(("k", "n"), [(0, 30), (1, 30), (21, 30), (29, 30), (30, 30), (3, 7)])

@@ -4,25 +4,12 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from pathlib import Path
 
-import pytest
 import yaml
 from typer.testing import CliRunner
 
 from tokenomy.cli_principal import principal_app
 from tokenomy.principal.scenarios import builtin_path
-
-TINMEN = Path(__file__).resolve().parents[3] / "shared" / "data" / "tinmen"
-
-
-@pytest.fixture(scope="module")
-def tinmen() -> Path:
-    """Folder of the published Tin Men transcripts (MODEL/temp-T.csv)."""
-    if not (TINMEN / "gpt-4" / "temp-0.2.csv").is_file():
-        pytest.skip(reason=f"Tin Men transcripts not found at {TINMEN} (expected ../shared beside)")
-    return TINMEN
-
 
 runner = CliRunner()
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
@@ -22,16 +21,6 @@ from tokenomy.principal.runner import (
 )
 from tokenomy.principal.scenarios import CONDITIONS, builtin_scenarios, load_scenario
 from tokenomy.principal.tinmen import TinMenReplayChat, read_tinmen
-
-TINMEN = Path(__file__).resolve().parents[3] / "shared" / "data" / "tinmen"
-
-
-@pytest.fixture(scope="module")
-def tinmen() -> Path:
-    """Folder of the published Tin Men transcripts (MODEL/temp-T.csv)."""
-    if not (TINMEN / "gpt-4" / "temp-0.2.csv").is_file():
-        pytest.skip(reason=f"Tin Men transcripts not found at {TINMEN} (expected ../shared beside)")
-    return TINMEN
 
 
 def _count(run, model, scenario, condition, choice):

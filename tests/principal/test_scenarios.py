@@ -18,16 +18,6 @@ from tokenomy.principal.scenarios import (
 )
 from tokenomy.principal.tinmen import read_tinmen
 
-TINMEN = Path(__file__).resolve().parents[3] / "shared" / "data" / "tinmen"
-
-
-@pytest.fixture(scope="module")
-def tinmen() -> Path:
-    """Folder of the published Tin Men transcripts (MODEL/temp-T.csv)."""
-    if not (TINMEN / "gpt-4" / "temp-0.2.csv").is_file():
-        pytest.skip(reason=f"Tin Men transcripts not found at {TINMEN} (expected ../shared beside)")
-    return TINMEN
-
 
 def test_builtins_load_with_four_conditions_and_two_products():
     scenarios = builtin_scenarios()

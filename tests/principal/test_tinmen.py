@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections import Counter
-from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -13,16 +12,6 @@ from tokenomy.llm.errors import ReplayMismatchError
 from tokenomy.llm.protocol import ChatMessage, ChatRequest
 from tokenomy.principal.scenarios import load_scenario
 from tokenomy.principal.tinmen import TinMenReplayChat, disagreements, read_tinmen
-
-TINMEN = Path(__file__).resolve().parents[3] / "shared" / "data" / "tinmen"
-
-
-@pytest.fixture(scope="module")
-def tinmen() -> Path:
-    """Folder of the published Tin Men transcripts (MODEL/temp-T.csv)."""
-    if not (TINMEN / "gpt-4" / "temp-0.2.csv").is_file():
-        pytest.skip(reason=f"Tin Men transcripts not found at {TINMEN} (expected ../shared beside)")
-    return TINMEN
 
 
 def test_reads_every_row_of_every_file(tinmen):

@@ -57,6 +57,11 @@ def write_report(folder: str | Path, out_file: str | Path | None = None) -> Path
 
         sections = principal_sections(folder, summary)
         title = f"tokenomy principal — {', '.join(summary.get('design', {}).get('scenarios', []))}"
+    elif kind == "principal-delegation":
+        from tokenomy.report.principal import delegation_sections
+
+        sections = delegation_sections(summary)
+        title = f"tokenomy principal — delegated shopping on {summary.get('market')}"
     else:
         raise ResultsError(f"{folder}: unknown result kind {kind!r} in summary.json")
     created = summary.get("environment", {}).get("created_utc", "")

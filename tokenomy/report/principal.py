@@ -97,3 +97,69 @@ def principal_sections(folder: Path, summary: dict[str, Any]) -> list[Section]:
         )
     detail.note = f"Transcripts: {folder / 'transcripts.parquet'}"
     return [main, detail]
+
+
+def delegation_figure(conditions: pd.DataFrame) -> Figure:
+    """The user's utility loss and the override rate per condition, with 95% intervals."""
+    fig = Figure(figsize=(9.0, 3.4))
+    loss_ax, over_ax = fig.subplots(1, 2)
+    names = list(conditions["condition"])
+    x = np.arange(len(names))
+    for ax, (value, ci, label) in zip(
+        (loss_ax, over_ax),
+        (
+            ("utility_loss", "loss_ci", "user's utility loss per customer ($)"),
+            ("override_rate", "override_ci", "override rate"),
+        ),
+        strict=True,
+    ):
+        mid = conditions[value].to_numpy(float)
+        lo = np.array([c[0] for c in conditions[ci]], dtype=float)
+        hi = np.array([c[1] for c in conditions[ci]], dtype=float)
+        colors = [PALETTE[0] if n == "aligned" else PALETTE[1] for n in names]
+        ax.bar(x, mid, 0.7, color=colors, alpha=0.8)
+        ax.errorbar(x, mid, yerr=[mid - lo, hi - mid], fmt="none", ecolor="black", capsize=3)
+        ax.axhline(0, color="grey", lw=0.8)
+        ax.set_xticks(x, names, rotation=20)
+        ax.set_ylabel(label)
+    loss_ax.set_title("vs the aligned control (95% CI over seeds)")
+    over_ax.set_title("paid other than the user's best offer")
+    fig.tight_layout()
+    return fig
+
+
+def delegation_sections(summary: dict[str, Any]) -> list[Section]:
+    """Sections of a ``principal-delegation`` folder's report."""
+    conditions = pd.DataFrame(summary["conditions"])
+    spec = summary.get("spec", {})
+    worst = conditions[conditions["condition"] != "aligned"].sort_values("utility_loss").iloc[-1]
+    findings = [
+        f"The aligned control's users get ${summary['control_mean_utility']:.2f} per customer "
+        f"on average over {len(summary['seeds'])} seeds.",
+        f"The largest loss is under '{worst['condition']}': ${worst['utility_loss']:.3f} per "
+        f"customer [{worst['loss_ci'][0]:.3f}, {worst['loss_ci'][1]:.3f}], with an override "
+        f"rate of {worst['override_rate']:.3f}.",
+    ]
+    table = conditions.assign(
+        **{
+            col: [f"[{a:.3f}, {b:.3f}]" for a, b in conditions[col]]
+            for col in conditions.columns
+            if col.endswith("_ci")
+        }
+    )
+    keep = [c for c in table.columns if c not in ("losses",)]
+    intro = (
+        f"Market <code>{summary['market']}</code>. A delegate buys for its user while the "
+        f"platform earns a fee on sponsored businesses; it weighs the platform's gain by "
+        f"bias {spec.get('bias')} × (1 + {spec.get('platform_push')} if the platform sees its "
+        f"explanation) × (1 − {spec.get('user_audit')} if the user does)."
+    )
+    return [
+        Section(
+            title="Delegated shopping",
+            intro=intro,
+            findings=findings,
+            figures=[_fig(delegation_figure(conditions), "Loss and override rate per condition.")],
+            tables=[TableBlock("Per condition", _html_table(table[keep]))],
+        )
+    ]
