@@ -529,7 +529,7 @@ def demo(
     customers: Annotated[int, typer.Option(help="Customers in the synthetic market")] = 100,
     businesses: Annotated[int, typer.Option(help="Businesses in the synthetic market")] = 300,
 ) -> None:
-    """Generate a synthetic market, run the three studies on it, write the HTML report."""
+    """The demo: marketplace studies, equilibrium examples, and a market run as a service."""
     from tokenomy.demo import run_demo
 
     def go() -> None:

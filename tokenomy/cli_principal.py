@@ -28,7 +28,7 @@ from rich.table import Table
 from tokenomy.cli_support import guard, out, print_json
 
 principal_app = typer.Typer(
-    help="Principal–agent choice experiments (Tin Men scenarios, replay, reports).",
+    help="Principal–agent lab: choice experiments (Tin Men replay), delegated shopping.",
     no_args_is_help=True,
 )
 
