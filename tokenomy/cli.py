@@ -2,6 +2,7 @@
 
     tokenomy market generate|run|baselines|sweep|study|validate
     tokenomy serve --db URL [--data DIR]
+    tokenomy proxy --config proxy.yaml
     tokenomy ledger show|audit DB_URL
     tokenomy llm testserver|ask|transcript
     tokenomy principal run|replay|report|shop
@@ -33,6 +34,7 @@ from tokenomy.cli_equilibrium import equilibrium_app, show_equilibrium_summary
 from tokenomy.cli_ledger import ledger_app
 from tokenomy.cli_llm import llm_app
 from tokenomy.cli_principal import principal_app
+from tokenomy.cli_proxy import proxy
 from tokenomy.cli_service import serve
 from tokenomy.cli_support import (
     console,
@@ -65,6 +67,7 @@ app.command("serve")(serve)
 app.add_typer(llm_app, name="llm")
 app.add_typer(ledger_app, name="ledger")
 app.add_typer(principal_app, name="principal")
+app.command("proxy")(proxy)
 
 
 # ------------------------------------------------------------------------------ market

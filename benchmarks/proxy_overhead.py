@@ -1,0 +1,211 @@
+"""The proxy's added latency and throughput against an instant local backend.
+
+    python benchmarks/proxy_overhead.py [--requests 2000] [--concurrency 16]
+
+Starts, each in its own process, the OpenAI-compatible test server (echo rule, no delay) and the
+proxy in front of it (one backend, one budgeted key, SQLite ledger with
+``?synchronous=normal``, decision log on), then from this process, with one keep-alive
+``httpx`` client per thread:
+
+1. sequential latency: the same non-streaming chat request ``--requests`` times directly to the
+   backend and through the proxy (p50/p99; overhead = proxy − direct);
+2. throughput: ``--concurrency`` threads sending requests for a fixed count, directly and
+   through the proxy (requests/s).
+
+Everything (client, proxy, backend, SQLite) shares this machine's cores, so the figures are an
+upper bound on the overhead a dedicated proxy host would add.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import yaml
+
+KEY = "sk-bench"
+BODY = {
+    "model": "tokenomy-auto",
+    "messages": [{"role": "user", "content": "How many tokens does this take? " * 4}],
+    "max_tokens": 16,
+}
+
+
+def serve_backend(port: int) -> None:
+    """Child: the echo test server on ``port``."""
+    import uvicorn
+
+    from tokenomy.llm.rules import get_rule
+    from tokenomy.llm.testserver import create_app
+
+    app = create_app(get_rule("echo"), models=("bench-m",))
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+
+
+def serve_proxy(config: str, port: int) -> None:
+    """Child: the proxy for ``config`` on ``port``."""
+    import uvicorn
+
+    from tokenomy.proxy import create_app, load_config, open_service
+
+    with open_service(load_config(config)) as service:
+        app = create_app(service)
+        uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+
+
+def _wait(url: str, proc: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"server for {url} exited with {proc.returncode}")
+        try:
+            if httpx.get(url + "/health", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    raise SystemExit(f"server at {url} did not start")
+
+
+def _latencies(url: str, n: int, headers: dict[str, str], body: dict[str, object]) -> list[float]:
+    out = []
+    with httpx.Client(headers=headers, timeout=30) as client:
+        for _ in range(20):  # warm-up
+            client.post(url, json=body).raise_for_status()
+        for _ in range(n):
+            t0 = time.perf_counter()
+            client.post(url, json=body).raise_for_status()
+            out.append(time.perf_counter() - t0)
+    return out
+
+
+def _throughput(
+    url: str, n: int, threads: int, headers: dict[str, str], body: dict[str, object]
+) -> float:
+    per = n // threads
+    start = threading.Barrier(threads + 1)
+    errors: list[int] = []
+
+    def work() -> None:
+        with httpx.Client(headers=headers, timeout=60) as client:
+            client.post(url, json=body)
+            start.wait()
+            for _ in range(per):
+                if client.post(url, json=body).status_code != 200:
+                    errors.append(1)
+
+    pool = [threading.Thread(target=work) for _ in range(threads)]
+    for t in pool:
+        t.start()
+    start.wait()
+    t0 = time.perf_counter()
+    for t in pool:
+        t.join()
+    elapsed = time.perf_counter() - t0
+    if errors:
+        raise SystemExit(f"{len(errors)} requests failed during the throughput run")
+    return per * threads / elapsed
+
+
+def _pct(xs: list[float], q: float) -> float:
+    ordered = sorted(xs)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def main() -> None:
+    """Run the benchmark and print the table."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=2000)
+    parser.add_argument("--concurrency", type=int, default=16)
+    args = parser.parse_args()
+    from tokenomy.loopback import free_port
+
+    work = Path(tempfile.mkdtemp(prefix="proxy-bench-"))
+    bport = free_port()
+    modes = ["ledger", "memory"]
+    me = str(Path(__file__).resolve())
+    env = dict(os.environ)
+    procs = [subprocess.Popen([sys.executable, me, "--child-backend", str(bport)], env=env)]
+    ports = {}
+    for mode in modes:
+        config = {
+            "ledger_url": f"sqlite:///{work / f'ledger-{mode}.db'}?synchronous=normal",
+            "decision_log": str(work / f"decisions-{mode}.jsonl"),
+            "reservations": mode,
+            "prices": {"value": 1.0},
+            "backends": [
+                {
+                    "name": "bench",
+                    "base_url": f"http://127.0.0.1:{bport}/v1",
+                    "model": "bench-m",
+                    "input_per_million": 1.0,
+                    "output_per_million": 2.0,
+                    "quality": 0.8,
+                }
+            ],
+            "budgets": [{"account": "bench", "limit": 1_000_000.0, "period": "day"}],
+            "keys": [
+                {
+                    "name": "bench",
+                    "sha256": hashlib.sha256(KEY.encode()).hexdigest(),
+                    "account": "bench",
+                }
+            ],
+        }
+        cfg = work / f"proxy-{mode}.yaml"
+        cfg.write_text(yaml.safe_dump(config))
+        ports[mode] = free_port()
+        procs.append(
+            subprocess.Popen(
+                [sys.executable, me, "--child-proxy", str(cfg), str(ports[mode])], env=env
+            )
+        )
+    rows = []
+    try:
+        _wait(f"http://127.0.0.1:{bport}", procs[0])
+        for mode, proc in zip(modes, procs[1:], strict=True):
+            _wait(f"http://127.0.0.1:{ports[mode]}", proc)
+        direct = f"http://127.0.0.1:{bport}/v1/chat/completions"
+        auth = {"authorization": f"Bearer {KEY}"}
+        plain = {**BODY, "model": "bench-m"}
+        n_tp = max(args.requests, args.concurrency * 50)
+        lat_d = _latencies(direct, args.requests, {}, plain)
+        rows.append(("direct", lat_d, _throughput(direct, n_tp, args.concurrency, {}, plain)))
+        for mode in modes:
+            proxied = f"http://127.0.0.1:{ports[mode]}/v1/chat/completions"
+            lat_p = _latencies(proxied, args.requests, auth, BODY)
+            tp_p = _throughput(proxied, n_tp, args.concurrency, auth, BODY)
+            rows.append((f"proxy/{mode}", lat_p, tp_p))
+    finally:
+        for p in procs:
+            p.terminate()
+        for p in procs:
+            p.wait(timeout=10)
+    ms = 1e3
+    print(f"proxy overhead: {args.requests} sequential requests, {args.concurrency} threads "
+          f"for throughput, {os.cpu_count()} CPUs, SQLite ledger synchronous=normal")  # fmt: skip
+    print(f"{'path':<14}{'p50 ms':>9}{'p99 ms':>9}{'mean ms':>9}{'req/s':>9}{'p50 overhead':>14}")
+    base = _pct(lat_d, 0.5)
+    for name, lat, tp in rows:
+        extra = "" if name == "direct" else f"{(_pct(lat, 0.5) - base) * ms:>14.2f}"
+        print(
+            f"{name:<14}{_pct(lat, 0.5) * ms:>9.2f}{_pct(lat, 0.99) * ms:>9.2f}"
+            f"{statistics.fmean(lat) * ms:>9.2f}{tp:>9.0f}{extra}"
+        )
+
+
+if __name__ == "__main__":
+    if len(sys.argv) >= 3 and sys.argv[1] == "--child-backend":
+        serve_backend(int(sys.argv[2]))
+    elif len(sys.argv) >= 4 and sys.argv[1] == "--child-proxy":
+        serve_proxy(sys.argv[2], int(sys.argv[3]))
+    else:
+        main()

@@ -1,0 +1,386 @@
+"""The proxy's HTTP API (FastAPI): OpenAI-compatible chat completions routed by the price rule.
+
+Endpoints: ``POST /v1/chat/completions`` (streaming and not), ``GET /v1/models``,
+``GET /health``, ``GET /metrics`` (Prometheus text). Chat and model requests need
+``Authorization: Bearer KEY`` with a configured, unrevoked proxy key (else 401).
+
+A chat request with ``model: "tokenomy-auto"`` is routed (:mod:`tokenomy.proxy.routing`); a
+request naming a backend (its ``name`` or its ``model``) is passed through to it, still metered
+and budget-checked. For each candidate in ranking order the proxy reserves the worst-case cost
+in the ledger (:mod:`tokenomy.proxy.spend`): a candidate the budget cannot cover is skipped (a
+*downgrade* to the next positive-net-value backend); a candidate that fails (connection error,
+timeout, HTTP 429 or 5xx) has its reservation refunded and the next one is tried (a
+*fallback*), its cost checked against the budget in the same way. Other upstream errors (4xx)
+are passed back unchanged. When no candidate can be paid for the answer is HTTP 402
+(``insufficient_quota``, code ``budget_exceeded``); when every affordable one failed, 502.
+
+Response headers: ``X-Tokenomy-Request-Id``, ``-Backend``, ``-Predicted-Cost`` (dollars, the
+rule's prediction for the backend that served), ``-Reserved`` (worst case held), ``-Cost``
+(realised dollars; non-streaming only — a stream's realised cost is in the logs and metrics),
+``-Latency-Ms`` (upstream), ``-Input-Tokens`` and ``-Output-Tokens`` (non-streaming),
+``-Fallbacks`` and ``-Downgraded`` (backends skipped, comma-separated), ``-Budget-Price`` (the
+pacing multiplier μ) and ``-Value`` (``V`` in force).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import anyio
+import httpx
+import numpy as np
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
+
+from tokenomy.allocate.rule import Options
+from tokenomy.prices import estimate_tokens
+from tokenomy.proxy.config import AUTO_MODEL, BackendConfig
+from tokenomy.proxy.keys import ProxyKey
+from tokenomy.proxy.routing import Plan, UnknownModelError, prompt_text, requested_max_tokens
+from tokenomy.proxy.service import ProxyService
+from tokenomy.proxy.spend import BudgetRefusedError, Reservation, Spend, micro_ceil
+from tokenomy.proxy.streaming import StreamTally, relay_events
+
+__all__ = ["create_app", "openai_error"]
+
+RETRYABLE = frozenset({408, 409, 429}) | frozenset(range(500, 600))
+"""Upstream statuses that move a request to the next backend."""
+
+
+def openai_error(status: int, message: str, kind: str, code: str | None) -> JSONResponse:
+    """An error response in OpenAI's shape ``{"error": {"message", "type", "param", "code"}}``."""
+    body = {"error": {"message": message, "type": kind, "param": None, "code": code}}
+    return JSONResponse(body, status_code=status)
+
+
+@dataclass
+class _Request:
+    """One chat request's bookkeeping while it is tried on its candidates."""
+
+    rid: str
+    key: ProxyKey
+    plan: Plan
+    mu: float
+    stream: bool
+    excluded: list[int] = field(default_factory=list)
+    fallbacks: list[str] = field(default_factory=list)
+    downgraded: list[str] = field(default_factory=list)
+
+    def options_in_play(self) -> Options:
+        keep = [i for i in range(len(self.plan.options)) if i not in self.excluded]
+        o = self.plan.options
+        return Options.of(
+            o.dq[keep], o.dc[keep], o.dl[keep], o.dr[keep], [o.names[i] for i in keep]
+        )
+
+    def headers(self, backend: str, option: int, latency_s: float) -> dict[str, str]:
+        return {
+            "X-Tokenomy-Request-Id": self.rid,
+            "X-Tokenomy-Backend": backend,
+            "X-Tokenomy-Predicted-Cost": f"{float(self.plan.options.dc[option]):.9f}",
+            "X-Tokenomy-Reserved": f"{self.plan.worst[option] / 1e6:.6f}",
+            "X-Tokenomy-Latency-Ms": f"{latency_s * 1e3:.3f}",
+            "X-Tokenomy-Fallbacks": ",".join(self.fallbacks),
+            "X-Tokenomy-Downgraded": ",".join(self.downgraded),
+            "X-Tokenomy-Budget-Price": f"{self.mu:.6g}",
+            "X-Tokenomy-Value": f"{self.plan.prices.value:.6g}",
+        }
+
+
+def create_app(service: ProxyService) -> FastAPI:
+    """The proxy's FastAPI app over a ready :class:`ProxyService` (which the caller closes)."""
+    config = service.config
+    routing = service.routing
+    spend = service.spend
+    metrics = service.metrics
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        limits = httpx.Limits(max_connections=256, max_keepalive_connections=64)
+        app.state.client = httpx.AsyncClient(timeout=config.timeout_s, limits=limits)
+        try:
+            yield
+        finally:
+            await app.state.client.aclose()
+
+    app = FastAPI(
+        title="tokenomy proxy", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None
+    )
+
+    def refuse(key: str, reason: str, status: int, message: str, kind: str, code: str | None
+               ) -> JSONResponse:  # fmt: skip
+        metrics.inc("refusals_total", key=key, reason=reason)
+        metrics.inc("requests_total", key=key, backend="none", status=str(status))
+        return openai_error(status, message, kind, code)
+
+    def auth(request: Request) -> ProxyKey | None:
+        return service.keys.authenticate(request.headers.get("authorization"))
+
+    @app.get("/health")
+    def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/metrics")
+    def prometheus() -> PlainTextResponse:
+        return PlainTextResponse(metrics.render(), media_type="text/plain; version=0.0.4")
+
+    @app.get("/v1/models", response_model=None)
+    def list_models(request: Request) -> JSONResponse | dict[str, Any]:
+        if auth(request) is None:
+            return refuse("unknown", "auth", 401, _AUTH_MESSAGE, "invalid_request_error",
+                          "invalid_api_key")  # fmt: skip
+        names = [AUTO_MODEL, *routing.names]
+        data = [{"id": n, "object": "model", "created": 0, "owned_by": "tokenomy"} for n in names]
+        return {"object": "list", "data": data}
+
+    @app.post("/v1/chat/completions", response_model=None)
+    async def chat(request: Request) -> Response:
+        key = auth(request)
+        if key is None:
+            return refuse("unknown", "auth", 401, _AUTH_MESSAGE, "invalid_request_error",
+                          "invalid_api_key")  # fmt: skip
+        try:
+            body = await request.json()
+        except ValueError:
+            body = None
+        if not isinstance(body, dict) or not isinstance(body.get("messages"), list):
+            return refuse(key.name, "bad_request", 400, "the body must be a JSON object with "
+                          "a 'messages' list", "invalid_request_error", None)  # fmt: skip
+        model = body.get("model")
+        try:
+            only = routing.index_of_model(str(model))
+            max_tokens = requested_max_tokens(body)
+            base = service.base_prices(key, request.headers)
+        except UnknownModelError as exc:
+            return refuse(key.name, "model", 404, str(exc), "invalid_request_error",
+                          "model_not_found")  # fmt: skip
+        except ValueError as exc:
+            return refuse(key.name, "bad_request", 400, str(exc), "invalid_request_error", None)
+        now = time.time()
+        if spend.reset_due(key.account, now):
+            await anyio.to_thread.run_sync(spend.reset_if_due, key.account, now)
+        prices, mu = service.prices_in_force(key.account, base, now)
+        plan = routing.plan(prompt_text(body), max_tokens, prices, only)
+        job = _Request(service.next_id(), key, plan, mu, bool(body.get("stream")))
+        client: httpx.AsyncClient = request.app.state.client
+        for option in plan.candidates():
+            backend = routing.backend(plan, option)
+            try:
+                reservation = await _spend_call(
+                    spend,
+                    spend.reserve,
+                    key.account,
+                    plan.worst[option],
+                    f"{job.rid} {backend.name}",
+                )
+            except BudgetRefusedError:
+                job.downgraded.append(backend.name)
+                job.excluded.append(option)
+                continue
+            answer = await _call(service, client, job, option, backend, body, reservation)
+            if answer is not None:
+                return answer
+            job.fallbacks.append(backend.name)
+            job.excluded.append(option)
+            metrics.inc("fallbacks_total", backend=backend.name)
+        if job.downgraded:
+            status, reason, kind, code = 402, "budget", "insufficient_quota", "budget_exceeded"
+            left = await anyio.to_thread.run_sync(spend.remaining, key.account)
+            message = (
+                f"budget of account '{key.account}' cannot cover this request: worst-case cost "
+                f"${min(plan.worst[i] for i in job.excluded) / 1e6:.6f}, "
+                f"${max(left, 0) / 1e6:.6f} left in this period"
+            )
+        else:
+            status, reason, kind, code = 502, "upstream", "api_error", "upstream_failed"
+            message = f"every backend failed: {', '.join(job.fallbacks)}"
+        service.log.request(_row(job, None, status, mu=mu, reason=reason))
+        return refuse(key.name, reason, status, message, kind, code)
+
+    return app
+
+
+_AUTH_MESSAGE = "unknown or revoked proxy key (send Authorization: Bearer KEY)"
+
+
+T = TypeVar("T")
+
+
+async def _spend_call(spend: Spend, fn: Callable[..., T], *args: Any) -> T:
+    """Run a reservation step: inline when reservations live in memory, else on a thread.
+
+    In memory a reservation is a counter under a lock; through the ledger it is a write.
+    """
+    if spend.in_memory:
+        return fn(*args)
+    return await anyio.to_thread.run_sync(fn, *args)
+
+
+def _row(job: _Request, backend: str | None, status: int, **extra: Any) -> dict[str, Any]:
+    row: dict[str, Any] = {
+        "id": job.rid,
+        "key": job.key.name,
+        "account": job.key.account,
+        "routed": job.plan.routed,
+        "backend": backend,
+        "status": status,
+        "input_tokens_estimate": job.plan.input_tokens,
+        "fallbacks": job.fallbacks,
+        "downgraded": job.downgraded,
+    }
+    row.update(extra)
+    return row
+
+
+async def _call(
+    service: ProxyService,
+    client: httpx.AsyncClient,
+    job: _Request,
+    option: int,
+    backend: BackendConfig,
+    body: dict[str, Any],
+    reservation: Reservation,
+) -> Response | None:
+    """Send the request to one backend; None (reservation refunded) when it failed."""
+    upstream = dict(body, model=backend.model)
+    if requested_max_tokens(body) is None:
+        upstream["max_tokens"] = job.plan.max_tokens[option]
+    client_usage = False
+    if job.stream:
+        options = body.get("stream_options")
+        client_usage = isinstance(options, dict) and bool(options.get("include_usage"))
+        upstream["stream_options"] = {**(options or {}), "include_usage": True}
+    api_key = service.api_keys.get(backend.name, "")
+    headers = {"authorization": f"Bearer {api_key}"} if api_key else {}
+    url = backend.base_url.rstrip("/") + "/chat/completions"
+    started = time.perf_counter()
+    try:
+        response = await client.send(
+            client.build_request("POST", url, json=upstream, headers=headers), stream=True
+        )
+    except httpx.HTTPError:
+        await _spend_call(service.spend, service.spend.cancel, reservation, job.rid)
+        return None
+    if response.status_code in RETRYABLE:
+        await response.aclose()
+        await _spend_call(service.spend, service.spend.cancel, reservation, job.rid)
+        return None
+    if response.status_code != 200:
+        content = await response.aread()
+        await response.aclose()
+        await _spend_call(service.spend, service.spend.cancel, reservation, job.rid)
+        service.metrics.inc(
+            "requests_total", key=job.key.name, backend=backend.name,
+            status=str(response.status_code),
+        )  # fmt: skip
+        service.log.request(_row(job, backend.name, response.status_code, mu=job.mu))
+        return Response(content, response.status_code, media_type="application/json")
+    if job.stream:
+        tally = StreamTally()
+        settled: list[bool] = []
+
+        async def settle() -> None:
+            if settled:
+                return
+            settled.append(True)
+            tin, tout = tally.prompt_tokens, tally.completion_tokens
+            if tin is None or tout is None:
+                tin, tout = job.plan.input_tokens, estimate_tokens(tally.text)
+            await _finish(
+                service, job, option, backend, reservation, tin, tout,
+                time.perf_counter() - started, tally.prompt_tokens is None,
+            )  # fmt: skip
+
+        async def events() -> AsyncIterator[bytes]:
+            try:
+                async for chunk in relay_events(
+                    response.aiter_lines(), tally, pass_usage=client_usage, before_done=settle
+                ):
+                    yield chunk
+            finally:
+                with anyio.CancelScope(shield=True):
+                    await response.aclose()
+                    await settle()  # a stream cut short is settled on what it carried
+
+        head = job.headers(backend.name, option, time.perf_counter() - started)
+        return StreamingResponse(events(), media_type="text/event-stream", headers=head)
+    try:
+        content = await response.aread()
+    except httpx.HTTPError:
+        await response.aclose()
+        await _spend_call(service.spend, service.spend.cancel, reservation, job.rid)
+        return None
+    await response.aclose()
+    latency = time.perf_counter() - started
+    try:
+        payload = json.loads(content)
+    except ValueError:
+        await _spend_call(service.spend, service.spend.cancel, reservation, job.rid)
+        return None
+    usage = payload.get("usage") if isinstance(payload, dict) else None
+    estimated = True
+    tin, tout = job.plan.input_tokens, 0
+    if isinstance(usage, dict) and all(
+        isinstance(usage.get(k), int) for k in ("prompt_tokens", "completion_tokens")
+    ):
+        tin, tout, estimated = int(usage["prompt_tokens"]), int(usage["completion_tokens"]), False
+    else:
+        choices = payload.get("choices") if isinstance(payload, dict) else None
+        text = ""
+        if isinstance(choices, list) and choices and isinstance(choices[0], dict):
+            text = str((choices[0].get("message") or {}).get("content") or "")
+        tout = estimate_tokens(text)
+    cost = await _finish(service, job, option, backend, reservation, tin, tout, latency, estimated)
+    head = job.headers(backend.name, option, latency)
+    head.update(
+        {
+            "X-Tokenomy-Cost": f"{cost:.6f}",
+            "X-Tokenomy-Input-Tokens": str(tin),
+            "X-Tokenomy-Output-Tokens": str(tout),
+        }
+    )
+    return Response(content, 200, media_type="application/json", headers=head)
+
+
+async def _finish(
+    service: ProxyService,
+    job: _Request,
+    option: int,
+    backend: BackendConfig,
+    reservation: Reservation,
+    tin: int,
+    tout: int,
+    latency: float,
+    estimated: bool,
+) -> float:
+    """Settle the spend, update pacing and metrics, log the decision; returns dollars paid."""
+    cost = service.routing.realised_cost(backend.name, tin, tout)
+    paid = await anyio.to_thread.run_sync(
+        service.spend.settle, reservation, micro_ceil(cost), backend.name, job.rid
+    )
+    dollars = paid / 1e6
+    mu = service.observe_spend(job.key.account, dollars, latency)
+    m = service.metrics
+    m.inc("requests_total", key=job.key.name, backend=backend.name, status="200")
+    m.inc("chosen_total", backend=backend.name)
+    m.inc("spend_dollars_total", dollars, key=job.key.name, backend=backend.name)
+    m.inc("tokens_total", float(tin), backend=backend.name, direction="input")
+    m.inc("tokens_total", float(tout), backend=backend.name, direction="output")
+    m.observe_latency(latency, backend.name)
+    service.log.decision(job.rid, job.plan.prices, job.options_in_play(), backend.name, dollars)
+    service.log.request(
+        _row(
+            job, backend.name, 200,
+            input_tokens=tin, output_tokens=tout, usage_estimated=estimated,
+            predicted_cost=float(job.plan.options.dc[option]), reserved=reservation.amount / 1e6,
+            cost=dollars, unpaid=max(micro_ceil(cost) - paid, 0) / 1e6, latency_s=latency,
+            budget_price=job.mu, budget_price_after=mu, stream=job.stream,
+            quality_predicted=float(np.asarray(job.plan.options.dq)[option]),
+        )
+    )  # fmt: skip
+    return dollars
