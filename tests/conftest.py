@@ -36,9 +36,8 @@ def _stop_postgres_at_end() -> Iterator[None]:
 def magentic() -> Path:
     """Folder of the published Magentic Marketplace data sets."""
     if not (MAGENTIC / "mexican_3_9").is_dir():
-        pytest.skip(
-            reason=f"Magentic data sets not found at {MAGENTIC} (expected ../shared beside)"
-        )
+        missing = f"Magentic data sets not found at {MAGENTIC} (expected ../shared beside)"
+        pytest.skip(reason=missing)
     return MAGENTIC
 
 

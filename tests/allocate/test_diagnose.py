@@ -105,9 +105,8 @@ def close(x: float, expected: float) -> bool:
 
 def test_modes_follow_the_reference_table() -> None:
     if not ECONOMICS.is_file():
-        pytest.skip(
-            reason=f"economics reference not found at {ECONOMICS} (expected ../shared beside)"
-        )
+        missing = f"economics reference not found at {ECONOMICS} (expected ../shared beside)"
+        pytest.skip(reason=missing)
     text = ECONOMICS.read_text(encoding="utf-8")
     block = text.split("Failure modes (each a violation of the rule)")[1].split("\n\n")[0]
     names = [

@@ -51,9 +51,8 @@ def hand_trace(arrival: list[float], service: list[int]) -> ServingTrace:
 @pytest.fixture(scope="module")
 def azure() -> Path:
     if not (AZURE / "AzureLLMInferenceTrace_code.csv").is_file():
-        pytest.skip(
-            reason=f"Azure LLM inference trace not found at {AZURE} (expected ../shared beside)"
-        )
+        missing = f"Azure LLM inference trace not found at {AZURE} (expected ../shared beside)"
+        pytest.skip(reason=missing)
     return SHARED
 
 
