@@ -129,6 +129,19 @@ class Market:
         """Business id -> index."""
         return {bid: i for i, bid in enumerate(self.business_ids)}
 
+    def agent_index(self, agent_id: str) -> int:
+        """Global index of an agent id (customers first, then businesses), −1 if unknown."""
+        c = self.customer_index.get(agent_id)
+        if c is not None:
+            return c
+        b = self.business_index.get(agent_id)
+        return -1 if b is None else self.n_customers + b
+
+    def agent_id(self, g: int) -> str:
+        """Agent id of a global index (customers first, then businesses)."""
+        n_c = self.n_customers
+        return self.customer_ids[g] if g < n_c else self.business_ids[g - n_c]
+
     @cached_property
     def item_index(self) -> dict[str, int]:
         """Item name -> index."""

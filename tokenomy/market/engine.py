@@ -125,26 +125,12 @@ class EventEngine:
         self._counter = 0
 
     # ------------------------------------------------------------------ agents
-    def agent_index(self, agent_id: str) -> int:
-        """Global index of an agent id (customers first, then businesses), −1 if unknown."""
-        m = self.market
-        c = m.customer_index.get(agent_id)
-        if c is not None:
-            return c
-        b = m.business_index.get(agent_id)
-        return -1 if b is None else m.n_customers + b
-
-    def agent_id(self, g: int) -> str:
-        """Agent id of a global index."""
-        m = self.market
-        return m.customer_ids[g] if g < m.n_customers else m.business_ids[g - m.n_customers]
-
     def _context(self, g: int) -> AgentContext:
         m, n_c, seed = self.market, self.market.n_customers, self.seed
         profile: CustomerProfile | BusinessProfile = (
             customer_profile(m, g) if g < n_c else business_profile(m, g - n_c)
         )
-        index = self.agent_index
+        index = self.market.agent_index
 
         def draw(stream: str, other: str | None) -> float:
             if other is None:
@@ -160,7 +146,7 @@ class EventEngine:
             transport.meter(g, model, tokens_in, tokens_out, latency_s)
 
         return AgentContext(
-            agent_id=self.agent_id(g),
+            agent_id=self.market.agent_id(g),
             profile=profile,
             search_algorithm=self.search_algorithm,
             limit=self.limit,
@@ -191,14 +177,14 @@ class EventEngine:
                 return
             if step.delay_ms < 1:
                 raise ConfigError(
-                    f"policy of {self.agent_id(g)} scheduled a step {step.delay_ms} ms "
+                    f"policy of {self.market.agent_id(g)} scheduled a step {step.delay_ms} ms "
                     f"ahead; every action takes at least 1 ms of virtual time"
                 )
             if isinstance(step, Timer):
                 self._push(now + step.delay_ms, PHASE_WAKE, g, -1, _TIMER, step.tag)
             elif isinstance(step, Act):
                 target = (
-                    self.agent_index(step.action.to_agent_id)
+                    self.market.agent_index(step.action.to_agent_id)
                     if isinstance(step.action, SendMessage)
                     else -1
                 )
@@ -229,7 +215,7 @@ class EventEngine:
             else:
                 result = transport.execute(g, payload, time)
                 if isinstance(result, SendResult):
-                    to = self.agent_index(payload.to_agent_id)
+                    to = self.market.agent_index(payload.to_agent_id)
                     if to not in self._done:
                         received = transport.delivered(to, result.message_id)
                         self._schedule(to, time, self._policy(to).on_message(time, received))

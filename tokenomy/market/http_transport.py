@@ -157,15 +157,11 @@ class HttpTransport:
         """Close the HTTP connections."""
         self.http.close()
 
-    def _agent_id(self, g: int) -> str:
-        m = self.market
-        return m.customer_ids[g] if g < m.n_customers else m.business_ids[g - m.n_customers]
-
     def client(self, g: int) -> MarketClient:
         """Agent ``g``'s client (registered on first use)."""
         found = self.clients.get(g)
         if found is None:
-            found = MarketClient(self.http, register(self.http, self._agent_id(g)))
+            found = MarketClient(self.http, register(self.http, self.market.agent_id(g)))
             self.requests += 1
             self.clients[g] = found
         return found
@@ -193,7 +189,9 @@ class HttpTransport:
         for message in got:
             if message.message_id == message_id:
                 return message
-        raise ProtocolError(f"message {message_id} was not in {self._agent_id(agent)}'s inbox")
+        raise ProtocolError(
+            f"message {message_id} was not in {self.market.agent_id(agent)}'s inbox"
+        )
 
     def end(self, agent: int, now: int, note: str) -> None:
         """End the agent's episode over HTTP."""

@@ -185,11 +185,15 @@ def load_population(path: str | Path) -> PopulationSpec:
 
 
 def agent_index(market: Market, agent_id: str) -> int:
-    """An agent's index in the run: customers first, then businesses (the engine's numbering)."""
-    c = market.customer_index.get(agent_id)
-    if c is not None:
-        return c
-    return market.n_customers + market.business_index[agent_id]
+    """An agent's index in the run: customers first, then businesses (the engine's numbering).
+
+    Raises:
+        KeyError: ``agent_id`` is not an agent of ``market``.
+    """
+    g = market.agent_index(agent_id)
+    if g < 0:
+        raise KeyError(agent_id)
+    return g
 
 
 def rule_matches(rule: PolicyRule, agent_id: str, index: int, seed: int, side: Side) -> bool:

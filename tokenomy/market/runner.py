@@ -142,11 +142,12 @@ def memory_metered(
     n = market.n_customers + market.n_businesses
     tin, tout = np.zeros(n, np.int64), np.zeros(n, np.int64)
     cost, calls = np.zeros(n, np.float64), np.zeros(n, np.int64)
-    for g, (i, o, c) in memory.usage.items():
+    for g, made in memory.calls.items():
         side = config.customer_model if g < market.n_customers else config.business_model
-        tin[g], tout[g], calls[g] = i, o, c
-        micro = sum(call_cost_micro(prices, m, side, a, b) for m, a, b in memory.calls[g])
-        cost[g] = micro / 1e6
+        tin[g] = sum(c[1] for c in made)
+        tout[g] = sum(c[2] for c in made)
+        calls[g] = len(made)
+        cost[g] = sum(call_cost_micro(prices, m, side, a, b) for m, a, b in made) / 1e6
     return tin, tout, cost, calls
 
 
@@ -356,7 +357,7 @@ def _run(
         )
         log = event_engine.run()
         memory = event_engine.transport
-        if isinstance(memory, MemoryTransport) and memory.usage:
+        if isinstance(memory, MemoryTransport) and memory.calls:
             metered = memory_metered(market, memory, prices, config)
     elapsed = time.perf_counter() - started
     if progress is not None:

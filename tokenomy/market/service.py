@@ -152,6 +152,7 @@ class MarketService:
     _lock: threading.RLock = field(default_factory=threading.RLock)
     _tokens: dict[str, int] = field(default_factory=dict)  # sha256(token) -> agent
     _broke: dict[int, str] = field(default_factory=dict)
+    _providers: set[str] = field(default_factory=set)  # provider accounts known to exist
     replayed: int = 0
 
     # ------------------------------------------------------------------ opening
@@ -262,7 +263,7 @@ class MarketService:
             g = index(row.agent_id)
             if row.kind == "action" and row.forced_reason is not None:
                 self._broke[g] = row.forced_reason
-                self.state._reject(g, row.time_ms, _action_code(row.action), -1, row.forced_reason)
+                self.state.refuse(g, row.action, row.time_ms, row.forced_reason)
             elif row.kind == "action":
                 self.state.execute(g, row.action, row.time_ms)
             elif row.kind == "end":
@@ -337,7 +338,7 @@ class MarketService:
                 return Rejected(reason="the market session is finished")
             broke = self._broke.get(agent)
             if broke is not None and not isinstance(action, FetchMessages):
-                refused = self.state._reject(agent, now, _action_code(action), -1, broke)
+                refused = self.state.refuse(agent, action, now, broke)
                 aid = self.state.agent_id(agent)
                 self.store.journal_action(now, aid, action, refused, forced_reason=broke)
                 return refused
@@ -357,23 +358,7 @@ class MarketService:
     ) -> tuple[list[ReceivedMessage], bool]:
         """Messages in ``agent``'s inbox after ``after_index`` (a read; not a logged action)."""
         with self._lock:
-            box = self.state.inbox.get(agent, [])
-            start = 0 if after_index is None else max(after_index + 1, 0)
-            end = len(box) if limit is None else min(len(box), start + limit)
-            out = []
-            for i in range(start, end):
-                t, sender, to, msg = self.state.stored[box[i]]
-                out.append(
-                    ReceivedMessage(
-                        index=i,
-                        message_id=box[i],
-                        from_agent_id=self.state.agent_id(sender),
-                        to_agent_id=self.state.agent_id(to),
-                        time_ms=t,
-                        message=msg,
-                    )
-                )
-            return out, end < len(box)
+            return self.state.inbox_page(agent, after_index, limit=limit)
 
     def _take_payment(
         self, customer: int, business: int, proposal: int, total: int, now: int
@@ -405,22 +390,15 @@ class MarketService:
         """
         with self._lock:
             aid = self.state.agent_id(agent)
-            price_as = model
-            if model not in self.prices.table:
-                price_as = (
-                    self.customer_model if agent < self.market.n_customers else self.business_model
-                )
-            cost = float(self.prices.token_cost(price_as, input_tokens, output_tokens))
-            cost_micro = round(cost * 1_000_000)
+            side = self.customer_model if agent < self.market.n_customers else self.business_model
+            cost_micro = call_cost_micro(self.prices, model, side, input_tokens, output_tokens)
             u = self.usage.setdefault(agent, Usage())
             seq = u.calls + u.unpaid_calls
             prov = provider_id(model)
-            self.ledger.ensure_account(
-                money_account(prov), kind="provider", currency="money", owner=prov
-            )
-            self.ledger.ensure_account(
-                token_account(prov), kind="provider", currency="tokens", owner=prov
-            )
+            if prov not in self._providers:  # once per model, not once per call
+                for cur, name in (("money", money_account(prov)), ("tokens", token_account(prov))):
+                    self.ledger.ensure_account(name, kind="provider", currency=cur, owner=prov)
+                self._providers.add(prov)
             legs = []
             if input_tokens + output_tokens > 0:
                 legs.append(
@@ -494,26 +472,13 @@ class MarketService:
             )
         return tin, tout, cost, calls
 
-    def ledger_totals(self) -> dict[str, Any]:
-        """Money paid by customers to businesses, and spent on models, according to the ledger."""
-        led = self.ledger
-        paid = sum(led.balance(money_account(b)) for b in self.market.business_ids)
-        return {"business_receipts_micro": paid}
-
-
-def _action_code(action: Action) -> int:
-    from tokenomy.market.protocol import OrderProposal, Payment, Search, SendMessage
-    from tokenomy.market.runlog import A_FETCH, A_PAYMENT, A_PROPOSAL, A_SEARCH, A_TEXT
-
-    if isinstance(action, Search):
-        return A_SEARCH
-    if isinstance(action, SendMessage):
-        if isinstance(action.message, OrderProposal):
-            return A_PROPOSAL
-        if isinstance(action.message, Payment):
-            return A_PAYMENT
-        return A_TEXT
-    return A_FETCH
+    def business_receipts(self) -> np.ndarray:
+        """Micro-dollars each business received from settled escrow, according to the ledger."""
+        index = {money_account(b): i for i, b in enumerate(self.market.business_ids)}
+        receipts = np.zeros(self.market.n_businesses, np.int64)
+        for hold in self.ledger.holds(status="settled"):
+            receipts[index[hold.payee]] += hold.amount
+        return receipts
 
 
 class ServiceTransport:

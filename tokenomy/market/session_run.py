@@ -24,7 +24,7 @@ from tokenomy.market.policies.interface import PolicyFactory
 from tokenomy.market.runlog import RunLog
 from tokenomy.market.search import SearchService
 from tokenomy.market.server import Limits, create_app
-from tokenomy.market.service import Funding, MarketService, ServiceTransport, money_account
+from tokenomy.market.service import Funding, MarketService, ServiceTransport
 from tokenomy.prices import Prices
 
 TransportName = Literal["inprocess", "http"]
@@ -128,35 +128,14 @@ def run_over_service(
         if progress is not None:
             progress("settling payments")
         finish = service.finish()
-        receipts = np.asarray(
-            [service.ledger.balance(money_account(b)) for b in market.business_ids], np.int64
-        )
-        receipts -= funding_of_business(service.funding)
-        receipts += _business_model_spend(service, market)
         return ServiceRun(
             log=log,
             db=service.ledger.url,
             finish=finish,
             metered=service.metered(),
-            receipts_micro=receipts,
+            receipts_micro=service.business_receipts(),
             requests=requests,
             url=url,
         )
     finally:
         service.close()
-
-
-def funding_of_business(funding: Funding) -> int:
-    """Money a business starts with (its compute allowance)."""
-    return funding.compute_allowance_micro
-
-
-def _business_model_spend(service: MarketService, market: Market) -> np.ndarray:
-    n_c = market.n_customers
-    return np.asarray(
-        [
-            service.usage[g].cost_micro if g in service.usage else 0
-            for g in range(n_c, n_c + market.n_businesses)
-        ],
-        np.int64,
-    )

@@ -67,6 +67,18 @@ that passed every protocol rule, just before it is delivered; returns ``None`` t
 """
 
 
+_MESSAGE_CODES = {TextMessage: A_TEXT, OrderProposal: A_PROPOSAL, Payment: A_PAYMENT}
+
+
+def action_code(action: Action) -> int:
+    """The run log's action code of a protocol action."""
+    if isinstance(action, Search):
+        return A_SEARCH
+    if isinstance(action, SendMessage):
+        return _MESSAGE_CODES[type(action.message)]
+    return A_FETCH
+
+
 @dataclass
 class _Proposal:
     business: int  # global index
@@ -220,17 +232,12 @@ class MarketState:
 
     # ------------------------------------------------------------------ identities
     def agent_index(self, agent_id: str) -> int:
-        """Global index of an agent id, or −1 if unknown."""
-        c = self.market.customer_index.get(agent_id)
-        if c is not None:
-            return c
-        b = self.market.business_index.get(agent_id)
-        return -1 if b is None else self.n_c + b
+        """Global index of an agent id, or −1 if unknown (see :meth:`Market.agent_index`)."""
+        return self.market.agent_index(agent_id)
 
     def agent_id(self, g: int) -> str:
         """Agent id of a global index."""
-        m = self.market
-        return m.customer_ids[g] if g < self.n_c else m.business_ids[g - self.n_c]
+        return self.market.agent_id(g)
 
     def is_customer(self, g: int) -> bool:
         """Whether global index ``g`` is a customer."""
@@ -255,6 +262,13 @@ class MarketState:
         if isinstance(action, FetchMessages):
             return self._fetch(agent, action, now)
         raise TypeError(f"not a protocol action: {action!r}")
+
+    def refuse(self, agent: int, action: Action, now: int, reason: str) -> Rejected:
+        """Refuse ``action`` for a reason outside the protocol's rules (recorded like any other).
+
+        The market service uses it for an agent cut off by its model budget.
+        """
+        return self._reject(agent, now, action_code(action), -1, reason)
 
     def end(self, agent: int, now: int, note: str) -> None:
         """Record that an agent has finished."""
@@ -348,7 +362,7 @@ class MarketState:
 
     def _send(self, agent: int, action: SendMessage, now: int) -> ActionResult:
         msg = action.message
-        kind = {TextMessage: A_TEXT, OrderProposal: A_PROPOSAL, Payment: A_PAYMENT}[type(msg)]
+        kind = action_code(action)
         me = self.agent_id(agent)
         if action.from_agent_id is not None and action.from_agent_id != me:
             return self._reject(
@@ -527,15 +541,19 @@ class MarketState:
             message=msg,
         )
 
-    def _fetch(self, agent: int, action: FetchMessages, now: int) -> ActionResult:
+    def inbox_page(
+        self, agent: int, after_index: int | None, offset: int = 0, limit: int | None = None
+    ) -> tuple[list[ReceivedMessage], bool]:
+        """A page of ``agent``'s inbox, and whether more messages remain (nothing is logged).
+
+        The page holds the messages with index above ``after_index``, skipping ``offset`` of
+        them, at most ``limit``.
+        """
         box = self.inbox.get(agent, [])
-        start = 0 if action.after_index is None else max(action.after_index + 1, 0)
-        start += action.offset
-        end = len(box) if action.limit is None else min(len(box), start + action.limit)
-        chosen = list(range(start, end))
+        start = (0 if after_index is None else max(after_index + 1, 0)) + offset
+        end = len(box) if limit is None else min(len(box), start + limit)
         out = []
-        chars = 0
-        for i in chosen:
+        for i in range(start, end):
             t, sender, to, msg = self.stored[box[i]]
             out.append(
                 ReceivedMessage(
@@ -547,8 +565,12 @@ class MarketState:
                     message=msg,
                 )
             )
-            chars += len(msg.content) if isinstance(msg, TextMessage) else 0
+        return out, end < len(box)
+
+    def _fetch(self, agent: int, action: FetchMessages, now: int) -> ActionResult:
+        out, more = self.inbox_page(agent, action.after_index, action.offset, action.limit)
+        chars = sum(len(m.message.content) for m in out if isinstance(m.message, TextMessage))
         self.log.event(
             now, PHASE_ACTION, agent, -1, A_FETCH, tokens_in=-(-chars // 4) + self.context_tokens
         )
-        return FetchResult(messages=out, has_more=end < len(box))
+        return FetchResult(messages=out, has_more=more)

@@ -53,8 +53,7 @@ class MemoryTransport:
 
     def __init__(self, state: MarketState) -> None:
         self.state = state
-        self.usage: dict[int, list[int]] = {}
-        self.calls: dict[int, list[tuple[str, int, int]]] = {}
+        self.calls: dict[int, list[tuple[str, int, int]]] = {}  # agent -> (model, in, out)
 
     def execute(self, agent: int, action: Action, now: int) -> ActionResult:
         """Execute directly on the state."""
@@ -71,11 +70,7 @@ class MemoryTransport:
     def meter(
         self, agent: int, model: str, input_tokens: int, output_tokens: int, latency_s: float
     ) -> None:
-        """Tally usage per agent and keep each call (no ledger here)."""
-        tally = self.usage.setdefault(agent, [0, 0, 0])
-        tally[0] += input_tokens
-        tally[1] += output_tokens
-        tally[2] += 1
+        """Keep each call per agent (no ledger here)."""
         self.calls.setdefault(agent, []).append((model, input_tokens, output_tokens))
 
     def log(self) -> RunLog:
