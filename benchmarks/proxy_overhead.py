@@ -2,10 +2,12 @@
 
     python benchmarks/proxy_overhead.py [--requests 2000] [--concurrency 16]
 
-Starts, each in its own process, the OpenAI-compatible test server (echo rule, no delay) and the
-proxy in front of it (one backend, one budgeted key, SQLite ledger with
-``?synchronous=normal``, decision log on), then from this process, with one keep-alive
-``httpx`` client per thread:
+Starts, each in its own process, the OpenAI-compatible test server (echo rule, no delay) and
+three proxies in front of it (one backend, one budgeted key, SQLite ledger with
+``?synchronous=normal``, decision log on), one per way of keeping the budget: reservations in
+the ledger (``ledger``), in memory with each payment written before the answer (``memory``),
+and in memory with payments written by the settlement thread every 50 ms (``batched``). Then,
+from this process, with one keep-alive ``httpx`` client per thread:
 
 1. sequential latency: the same non-streaming chat request ``--requests`` times directly to the
    backend and through the proxy (p50/p99; overhead = proxy − direct);
@@ -115,6 +117,12 @@ def _throughput(
     return per * threads / elapsed
 
 
+def _cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) a process has used so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _pct(xs: list[float], q: float) -> float:
     ordered = sorted(xs)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
@@ -130,7 +138,7 @@ def main() -> None:
 
     work = Path(tempfile.mkdtemp(prefix="proxy-bench-"))
     bport = free_port()
-    modes = ["ledger", "memory"]
+    modes = ["ledger", "memory", "batched"]
     me = str(Path(__file__).resolve())
     env = dict(os.environ)
     procs = [subprocess.Popen([sys.executable, me, "--child-backend", str(bport)], env=env)]
@@ -139,7 +147,8 @@ def main() -> None:
         config = {
             "ledger_url": f"sqlite:///{work / f'ledger-{mode}.db'}?synchronous=normal",
             "decision_log": str(work / f"decisions-{mode}.jsonl"),
-            "reservations": mode,
+            "reservations": "ledger" if mode == "ledger" else "memory",
+            "settlement": "batched" if mode == "batched" else "immediate",
             "prices": {"value": 1.0},
             "backends": [
                 {
@@ -178,12 +187,16 @@ def main() -> None:
         plain = {**BODY, "model": "bench-m"}
         n_tp = max(args.requests, args.concurrency * 50)
         lat_d = _latencies(direct, args.requests, {}, plain)
-        rows.append(("direct", lat_d, _throughput(direct, n_tp, args.concurrency, {}, plain)))
-        for mode in modes:
+        cpu0 = _cpu_s(procs[0].pid)
+        tp_d = _throughput(direct, n_tp, args.concurrency, {}, plain)
+        backend_cpu = (_cpu_s(procs[0].pid) - cpu0) / n_tp
+        rows.append(("direct", lat_d, tp_d, backend_cpu))
+        for mode, proc in zip(modes, procs[1:], strict=True):
             proxied = f"http://127.0.0.1:{ports[mode]}/v1/chat/completions"
             lat_p = _latencies(proxied, args.requests, auth, BODY)
+            cpu0 = _cpu_s(proc.pid)
             tp_p = _throughput(proxied, n_tp, args.concurrency, auth, BODY)
-            rows.append((f"proxy/{mode}", lat_p, tp_p))
+            rows.append((f"proxy/{mode}", lat_p, tp_p, (_cpu_s(proc.pid) - cpu0) / n_tp))
     finally:
         for p in procs:
             p.terminate()
@@ -192,13 +205,17 @@ def main() -> None:
     ms = 1e3
     print(f"proxy overhead: {args.requests} sequential requests, {args.concurrency} threads "
           f"for throughput, {os.cpu_count()} CPUs, SQLite ledger synchronous=normal")  # fmt: skip
-    print(f"{'path':<14}{'p50 ms':>9}{'p99 ms':>9}{'mean ms':>9}{'req/s':>9}{'p50 overhead':>14}")
+    print("(server CPU: CPU time of the backend (direct) or of the proxy process alone per request")
+    print(" during the throughput run; 1000 / it = the requests/s one core of its own would serve)")
+    print(f"{'path':<15}{'p50 ms':>8}{'p99 ms':>8}{'mean ms':>8}{'req/s':>7}"
+          f"{'p50 overhead':>14}{'server CPU ms':>15}{'req/s/core':>12}")  # fmt: skip
     base = _pct(lat_d, 0.5)
-    for name, lat, tp in rows:
-        extra = "" if name == "direct" else f"{(_pct(lat, 0.5) - base) * ms:>14.2f}"
+    for name, lat, tp, cpu in rows:
+        extra = "—" if name == "direct" else f"{(_pct(lat, 0.5) - base) * ms:.2f}"
         print(
-            f"{name:<14}{_pct(lat, 0.5) * ms:>9.2f}{_pct(lat, 0.99) * ms:>9.2f}"
-            f"{statistics.fmean(lat) * ms:>9.2f}{tp:>9.0f}{extra}"
+            f"{name:<15}{_pct(lat, 0.5) * ms:>8.2f}{_pct(lat, 0.99) * ms:>8.2f}"
+            f"{statistics.fmean(lat) * ms:>8.2f}{tp:>7.0f}{extra:>14}{cpu * ms:>15.3f}"
+            f"{1 / cpu if cpu > 0 else float('nan'):>12.0f}"
         )
 
 

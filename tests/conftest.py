@@ -117,3 +117,14 @@ def tiny_market() -> Market:
             business("business_3", {"Taco": 7.0, "Cake": 3.0}, {"Patio": True}),
         ],
     )
+
+
+@pytest.fixture(scope="session")
+def ray_local() -> Iterator[object]:
+    """A local Ray instance (2 CPUs) shared by this test process; skipped when Ray is absent."""
+    from tokenomy.ray_support import ray_available, ray_session
+
+    if not ray_available():
+        pytest.skip(reason="Ray is not installed (pip install 'tokenomy[ray]')")
+    with ray_session(num_cpus=2) as ray:
+        yield ray

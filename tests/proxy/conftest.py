@@ -27,6 +27,18 @@ CHEAP = {"input_per_million": 1.0, "output_per_million": 2.0, "quality": 0.6, "l
 STRONG = {"input_per_million": 20.0, "output_per_million": 60.0, "quality": 0.9, "latency_s": 0.0}
 
 
+SPEND_MODES = ["ledger", "memory", "batched"]
+"""Reservations in the ledger; in memory with each payment written at once; in memory with
+payments written in batches by the settlement thread."""
+
+
+def spend_mode(mode: str) -> dict[str, str]:
+    """The config fields of one of :data:`SPEND_MODES`."""
+    if mode == "batched":
+        return {"reservations": "memory", "settlement": "batched"}
+    return {"reservations": mode, "settlement": "immediate"}
+
+
 @pytest.fixture(scope="module")
 def backends() -> Iterator[dict[str, str]]:
     """Two echo backends (cheap-m, strong-m) on loopback ports: name -> base URL (/v1)."""

@@ -11,7 +11,16 @@ from pathlib import Path
 import openai
 import pytest
 
-from tests.proxy.conftest import CHEAP, KEY, STRONG, backend_entry, config_dict, running_proxy
+from tests.proxy.conftest import (
+    CHEAP,
+    KEY,
+    SPEND_MODES,
+    STRONG,
+    backend_entry,
+    config_dict,
+    running_proxy,
+    spend_mode,
+)
 from tokenomy.ledger import Ledger
 from tokenomy.llm.rules import get_rule
 from tokenomy.llm.testserver import create_app as create_backend
@@ -43,7 +52,7 @@ def strong_only(backends: dict[str, str]) -> list[dict[str, object]]:
     return [backend_entry("strong", backends["strong"], **STRONG)]
 
 
-@pytest.mark.parametrize("reservations", ["ledger", "memory"])
+@pytest.mark.parametrize("reservations", SPEND_MODES)
 def test_exhaustion_refuses_exactly_at_the_limit(
     reservations: str, tmp_path: Path, backends: dict[str, str], sdk: Callable[..., openai.OpenAI]
 ) -> None:
@@ -52,7 +61,7 @@ def test_exhaustion_refuses_exactly_at_the_limit(
     data = config_dict(
         tmp_path,
         strong_only(backends),
-        reservations=reservations,
+        **spend_mode(reservations),
         budgets=[{"account": "team-a", "limit": limit}],
     )
     with running_proxy(data) as (url, service):
@@ -64,6 +73,7 @@ def test_exhaustion_refuses_exactly_at_the_limit(
         assert err.value.status_code == 402
         assert err.value.code == "budget_exceeded"
         assert "team-a" in err.value.message
+        service.spend.flush()  # batched settlement: wait for the writer
         ledger = service.spend.ledger
         assert ledger.balance(key_account("team-a")) == 0
         assert ledger.balance(backend_account("strong")) == n * worst_micro(STRONG)
@@ -71,7 +81,7 @@ def test_exhaustion_refuses_exactly_at_the_limit(
         assert ledger.audit().ok
 
 
-@pytest.mark.parametrize("reservations", ["ledger", "memory"])
+@pytest.mark.parametrize("reservations", SPEND_MODES)
 def test_over_budget_request_is_downgraded_to_a_cheaper_positive_backend(
     reservations: str, tmp_path: Path, backends: dict[str, str], sdk: Callable[..., openai.OpenAI]
 ) -> None:
@@ -83,7 +93,7 @@ def test_over_budget_request_is_downgraded_to_a_cheaper_positive_backend(
     data = config_dict(
         tmp_path,
         entries,
-        reservations=reservations,
+        **spend_mode(reservations),
         budgets=[{"account": "team-a", "limit": limit}],
     )
     with running_proxy(data) as (url, service):
@@ -99,10 +109,11 @@ def test_over_budget_request_is_downgraded_to_a_cheaper_positive_backend(
         with pytest.raises(openai.APIStatusError) as err:
             ask(client)
         assert err.value.status_code == 402
+        service.spend.flush()
         assert service.spend.ledger.balance(key_account("team-a")) == 0
 
 
-@pytest.mark.parametrize("reservations", ["ledger", "memory"])
+@pytest.mark.parametrize("reservations", SPEND_MODES)
 def test_concurrent_requests_cannot_overspend(
     reservations: str, tmp_path: Path, backends: dict[str, str], sdk: Callable[..., openai.OpenAI]
 ) -> None:
@@ -111,7 +122,7 @@ def test_concurrent_requests_cannot_overspend(
     data = config_dict(
         tmp_path,
         strong_only(backends),
-        reservations=reservations,
+        **spend_mode(reservations),
         budgets=[{"account": "team-a", "limit": limit_micro / 1e6}],
     )
     results: list[int] = []
@@ -135,6 +146,7 @@ def test_concurrent_requests_cannot_overspend(
             t.start()
         for t in threads:
             t.join()
+        service.spend.flush()  # batched settlement: wait for the writer
         ledger = service.spend.ledger
         spent = limit_micro - ledger.balance(key_account("team-a"))
         assert sorted(set(results)) == [200, 402]
@@ -145,7 +157,7 @@ def test_concurrent_requests_cannot_overspend(
         assert ledger.audit().ok
 
 
-@pytest.mark.parametrize("reservations", ["ledger", "memory"])
+@pytest.mark.parametrize("reservations", SPEND_MODES)
 def test_free_failing_primary_cannot_bypass_the_budget(
     reservations: str, tmp_path: Path, sdk: Callable[..., openai.OpenAI]
 ) -> None:
@@ -162,7 +174,7 @@ def test_free_failing_primary_cannot_bypass_the_budget(
         data = config_dict(
             tmp_path,
             entries,
-            reservations=reservations,
+            **spend_mode(reservations),
             budgets=[{"account": "team-a", "limit": (one + one // 2) / 1e6}],
         )
         with running_proxy(data) as (url, service):
@@ -177,6 +189,7 @@ def test_free_failing_primary_cannot_bypass_the_budget(
             with pytest.raises(openai.APIStatusError) as err:  # free fails, paid unaffordable
                 ask(client)
             assert err.value.status_code == 402
+            service.spend.flush()  # batched settlement: wait for the writer
             ledger = service.spend.ledger
             assert ledger.balance(backend_account("paid")) == one
             assert ledger.balance(key_account("team-a")) == one // 2
@@ -239,5 +252,6 @@ def test_key_without_budget_is_metered_only(
         client = sdk(url, KEY)
         for _ in range(3):
             ask(client)
+        service.spend.flush()  # batched settlement: wait for the writer
         ledger = service.spend.ledger
         assert ledger.balance(key_account("team-a")) == -3 * worst_micro(STRONG)

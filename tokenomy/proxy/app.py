@@ -1,4 +1,4 @@
-"""The proxy's HTTP API (FastAPI): OpenAI-compatible chat completions routed by the price rule.
+"""The proxy's HTTP API: OpenAI-compatible chat completions routed by the price rule.
 
 Endpoints: ``POST /v1/chat/completions`` (streaming and not), ``GET /v1/models``,
 ``GET /health``, ``GET /metrics`` (Prometheus text). Chat and model requests need
@@ -20,6 +20,11 @@ rule's prediction for the backend that served), ``-Reserved`` (worst case held),
 ``-Latency-Ms`` (upstream), ``-Input-Tokens`` and ``-Output-Tokens`` (non-streaming),
 ``-Fallbacks`` and ``-Downgraded`` (backends skipped, comma-separated), ``-Budget-Price`` (the
 pacing multiplier μ) and ``-Value`` (``V`` in force).
+
+The chat endpoint is the hot path, so it is a plain ASGI handler (:mod:`tokenomy.proxy.asgi`)
+calling the backends through one aiohttp connection pool (:mod:`tokenomy.proxy.upstream`); the
+other endpoints are a small FastAPI app behind it. Work that writes to the database (ledger
+reservations and settlements) runs on a worker thread; work in memory runs inline.
 """
 
 from __future__ import annotations
@@ -27,35 +32,55 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import anyio
-import httpx
 import numpy as np
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
 
 from tokenomy.allocate.rule import Options
 from tokenomy.prices import estimate_tokens
+from tokenomy.proxy.asgi import (
+    BodyTooLargeError,
+    Receive,
+    Scope,
+    Send,
+    read_body,
+    request_headers,
+    send_bytes,
+    send_json,
+    send_stream,
+)
 from tokenomy.proxy.config import AUTO_MODEL, BackendConfig
 from tokenomy.proxy.keys import ProxyKey
 from tokenomy.proxy.routing import Plan, UnknownModelError, prompt_text, requested_max_tokens
 from tokenomy.proxy.service import ProxyService
 from tokenomy.proxy.spend import BudgetRefusedError, Reservation, Spend, micro_ceil
 from tokenomy.proxy.streaming import StreamTally, relay_events
+from tokenomy.proxy.upstream import Upstream, UpstreamError, UpstreamResponse
 
-__all__ = ["create_app", "openai_error"]
+__all__ = ["CHAT_PATH", "MAX_BODY_BYTES", "ProxyApp", "create_app", "error_body", "openai_error"]
+
+CHAT_PATH = "/v1/chat/completions"
+MAX_BODY_BYTES = 8 * 1024 * 1024
+"""The largest chat request body accepted (413 above it)."""
 
 RETRYABLE = frozenset({408, 409, 429}) | frozenset(range(500, 600))
 """Upstream statuses that move a request to the next backend."""
 
+_AUTH_MESSAGE = "unknown or revoked proxy key (send Authorization: Bearer KEY)"
+
+
+def error_body(message: str, kind: str, code: str | None) -> dict[str, Any]:
+    """OpenAI's error shape ``{"error": {"message", "type", "param", "code"}}``."""
+    return {"error": {"message": message, "type": kind, "param": None, "code": code}}
+
 
 def openai_error(status: int, message: str, kind: str, code: str | None) -> JSONResponse:
-    """An error response in OpenAI's shape ``{"error": {"message", "type", "param", "code"}}``."""
-    body = {"error": {"message": message, "type": kind, "param": None, "code": code}}
-    return JSONResponse(body, status_code=status)
+    """An error response in OpenAI's shape (for the FastAPI endpoints)."""
+    return JSONResponse(error_body(message, kind, code), status_code=status)
 
 
 @dataclass
@@ -92,102 +117,117 @@ class _Request:
         }
 
 
-def create_app(service: ProxyService) -> FastAPI:
-    """The proxy's FastAPI app over a ready :class:`ProxyService` (which the caller closes)."""
-    config = service.config
-    routing = service.routing
-    spend = service.spend
-    metrics = service.metrics
+def create_app(service: ProxyService) -> ProxyApp:
+    """The proxy's ASGI app over a ready :class:`ProxyService` (which the caller closes)."""
+    return ProxyApp(service)
 
-    @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        limits = httpx.Limits(max_connections=256, max_keepalive_connections=64)
-        app.state.client = httpx.AsyncClient(timeout=config.timeout_s, limits=limits)
-        try:
-            yield
-        finally:
-            await app.state.client.aclose()
 
-    app = FastAPI(
-        title="tokenomy proxy", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None
-    )
+class ProxyApp:
+    """ASGI app: chat completions handled in plain ASGI, everything else by a FastAPI app.
 
-    def refuse(key: str, reason: str, status: int, message: str, kind: str, code: str | None
-               ) -> JSONResponse:  # fmt: skip
+    Args:
+        service: keys, routing, spend, metrics and logs (shared by all requests).
+        max_body_bytes: the largest chat request body accepted.
+    """
+
+    def __init__(self, service: ProxyService, *, max_body_bytes: int = MAX_BODY_BYTES) -> None:
+        self.service = service
+        self.max_body_bytes = max_body_bytes
+        self.upstream = Upstream(service.config.timeout_s)
+        self.side = _side_app(service)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Serve one ASGI connection scope."""
+        kind = scope["type"]
+        if kind == "http" and scope["path"] == CHAT_PATH:
+            if scope["method"] == "POST":
+                await self._chat(scope, receive, send)
+            else:
+                body = error_body("use POST", "invalid_request_error", "method_not_allowed")
+                await send_json(send, 405, body, headers={"allow": "POST"})
+        elif kind == "lifespan":
+            await self._lifespan(receive, send)
+        else:
+            await self.side(scope, receive, send)
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await self.upstream.open()
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await self.upstream.close()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    async def _refuse(
+        self, send: Send, key: str, reason: str, status: int, message: str, kind: str,
+        code: str | None,
+    ) -> None:  # fmt: skip
+        metrics = self.service.metrics
         metrics.inc("refusals_total", key=key, reason=reason)
         metrics.inc("requests_total", key=key, backend="none", status=str(status))
-        return openai_error(status, message, kind, code)
+        await send_json(send, status, error_body(message, kind, code))
 
-    def auth(request: Request) -> ProxyKey | None:
-        return service.keys.authenticate(request.headers.get("authorization"))
-
-    @app.get("/health")
-    def health() -> dict[str, str]:
-        return {"status": "ok"}
-
-    @app.get("/metrics")
-    def prometheus() -> PlainTextResponse:
-        return PlainTextResponse(metrics.render(), media_type="text/plain; version=0.0.4")
-
-    @app.get("/v1/models", response_model=None)
-    def list_models(request: Request) -> JSONResponse | dict[str, Any]:
-        if auth(request) is None:
-            return refuse("unknown", "auth", 401, _AUTH_MESSAGE, "invalid_request_error",
-                          "invalid_api_key")  # fmt: skip
-        names = [AUTO_MODEL, *routing.names]
-        data = [{"id": n, "object": "model", "created": 0, "owned_by": "tokenomy"} for n in names]
-        return {"object": "list", "data": data}
-
-    @app.post("/v1/chat/completions", response_model=None)
-    async def chat(request: Request) -> Response:
-        key = auth(request)
+    async def _chat(self, scope: Scope, receive: Receive, send: Send) -> None:
+        service = self.service
+        spend, routing = service.spend, service.routing
+        headers = request_headers(scope)
+        key = service.keys.authenticate(headers.get("authorization"))
         if key is None:
-            return refuse("unknown", "auth", 401, _AUTH_MESSAGE, "invalid_request_error",
-                          "invalid_api_key")  # fmt: skip
+            await self._refuse(send, "unknown", "auth", 401, _AUTH_MESSAGE,
+                               "invalid_request_error", "invalid_api_key")  # fmt: skip
+            return
         try:
-            body = await request.json()
+            raw = await read_body(receive, self.max_body_bytes)
+        except BodyTooLargeError as exc:
+            await self._refuse(send, key.name, "bad_request", 413, str(exc),
+                               "invalid_request_error", None)  # fmt: skip
+            return
+        try:
+            body = json.loads(raw)
         except ValueError:
             body = None
         if not isinstance(body, dict) or not isinstance(body.get("messages"), list):
-            return refuse(key.name, "bad_request", 400, "the body must be a JSON object with "
-                          "a 'messages' list", "invalid_request_error", None)  # fmt: skip
-        model = body.get("model")
+            message = "the body must be a JSON object with a 'messages' list"
+            await self._refuse(send, key.name, "bad_request", 400, message,
+                               "invalid_request_error", None)  # fmt: skip
+            return
         try:
-            only = routing.index_of_model(str(model))
+            only = routing.index_of_model(str(body.get("model")))
             max_tokens = requested_max_tokens(body)
-            base = service.base_prices(key, request.headers)
+            base = service.base_prices(key, headers)
         except UnknownModelError as exc:
-            return refuse(key.name, "model", 404, str(exc), "invalid_request_error",
-                          "model_not_found")  # fmt: skip
+            await self._refuse(send, key.name, "model", 404, str(exc), "invalid_request_error",
+                               "model_not_found")  # fmt: skip
+            return
         except ValueError as exc:
-            return refuse(key.name, "bad_request", 400, str(exc), "invalid_request_error", None)
+            await self._refuse(send, key.name, "bad_request", 400, str(exc),
+                               "invalid_request_error", None)  # fmt: skip
+            return
         now = time.time()
         if spend.reset_due(key.account, now):
             await anyio.to_thread.run_sync(spend.reset_if_due, key.account, now)
         prices, mu = service.prices_in_force(key.account, base, now)
         plan = routing.plan(prompt_text(body), max_tokens, prices, only)
         job = _Request(service.next_id(), key, plan, mu, bool(body.get("stream")))
-        client: httpx.AsyncClient = request.app.state.client
         for option in plan.candidates():
             backend = routing.backend(plan, option)
             try:
                 reservation = await _spend_call(
-                    spend,
-                    spend.reserve,
-                    key.account,
-                    plan.worst[option],
+                    spend, spend.reserve, key.account, plan.worst[option],
                     f"{job.rid} {backend.name}",
-                )
+                )  # fmt: skip
             except BudgetRefusedError:
                 job.downgraded.append(backend.name)
                 job.excluded.append(option)
                 continue
-            answer = await _call(service, client, job, option, backend, body, reservation)
-            if answer is not None:
-                return answer
+            if await self._call(send, job, option, backend, body, reservation):
+                return
             job.fallbacks.append(backend.name)
             job.excluded.append(option)
-            metrics.inc("fallbacks_total", backend=backend.name)
+            service.metrics.inc("fallbacks_total", backend=backend.name)
         if job.downgraded:
             status, reason, kind, code = 402, "budget", "insufficient_quota", "budget_exceeded"
             left = await anyio.to_thread.run_sync(spend.remaining, key.account)
@@ -200,12 +240,156 @@ def create_app(service: ProxyService) -> FastAPI:
             status, reason, kind, code = 502, "upstream", "api_error", "upstream_failed"
             message = f"every backend failed: {', '.join(job.fallbacks)}"
         service.log.request(_row(job, None, status, mu=mu, reason=reason))
-        return refuse(key.name, reason, status, message, kind, code)
+        await self._refuse(send, key.name, reason, status, message, kind, code)
+
+    async def _call(
+        self,
+        send: Send,
+        job: _Request,
+        option: int,
+        backend: BackendConfig,
+        body: dict[str, Any],
+        reservation: Reservation,
+    ) -> bool:
+        """Send the request to one backend and answer the client.
+
+        Returns False (reservation refunded, nothing sent) when the backend failed and the next
+        one should be tried.
+        """
+        service = self.service
+        upstream = dict(body, model=backend.model)
+        if requested_max_tokens(body) is None:
+            upstream["max_tokens"] = job.plan.max_tokens[option]
+        client_usage = False
+        if job.stream:
+            options = body.get("stream_options")
+            client_usage = isinstance(options, dict) and bool(options.get("include_usage"))
+            upstream["stream_options"] = {**(options or {}), "include_usage": True}
+        api_key = service.api_keys.get(backend.name, "")
+        headers = {"authorization": f"Bearer {api_key}"} if api_key else {}
+        url = backend.base_url.rstrip("/") + "/chat/completions"
+        started = time.perf_counter()
+        try:
+            response = await self.upstream.post(url, json.dumps(upstream).encode(), headers)
+        except UpstreamError:
+            await _spend_call(service.spend, service.spend.cancel, reservation, job.rid)
+            return False
+        if response.status in RETRYABLE:
+            response.close()
+            await _spend_call(service.spend, service.spend.cancel, reservation, job.rid)
+            return False
+        if response.status != 200:
+            try:
+                content = await response.read()
+            except UpstreamError:
+                content = b""
+            response.close()
+            await _spend_call(service.spend, service.spend.cancel, reservation, job.rid)
+            service.metrics.inc(
+                "requests_total", key=job.key.name, backend=backend.name,
+                status=str(response.status),
+            )  # fmt: skip
+            service.log.request(_row(job, backend.name, response.status, mu=job.mu))
+            await send_bytes(send, response.status, content)
+            return True
+        if job.stream:
+            await self._relay_stream(send, job, option, backend, reservation, response,
+                                     started, client_usage)  # fmt: skip
+            return True
+        try:
+            content = await response.read()
+        except UpstreamError:
+            response.close()
+            await _spend_call(service.spend, service.spend.cancel, reservation, job.rid)
+            return False
+        response.close()
+        latency = time.perf_counter() - started
+        try:
+            payload = json.loads(content)
+        except ValueError:
+            await _spend_call(service.spend, service.spend.cancel, reservation, job.rid)
+            return False
+        tin, tout, estimated = _usage_of(payload, job.plan.input_tokens)
+        cost = await _finish(service, job, option, backend, reservation, tin, tout, latency,
+                             estimated)  # fmt: skip
+        head = job.headers(backend.name, option, latency)
+        head["X-Tokenomy-Cost"] = f"{cost:.6f}"
+        head["X-Tokenomy-Input-Tokens"] = str(tin)
+        head["X-Tokenomy-Output-Tokens"] = str(tout)
+        await send_bytes(send, 200, content, headers=head)
+        return True
+
+    async def _relay_stream(
+        self,
+        send: Send,
+        job: _Request,
+        option: int,
+        backend: BackendConfig,
+        reservation: Reservation,
+        response: UpstreamResponse,
+        started: float,
+        client_usage: bool,
+    ) -> None:
+        """Relay a backend's event stream.
+
+        The spend is settled before ``[DONE]`` is passed on, or, for a stream cut short, on
+        what it carried.
+        """
+        service = self.service
+        tally = StreamTally()
+        settled: list[bool] = []
+
+        async def settle() -> None:
+            if settled:
+                return
+            settled.append(True)
+            tin, tout = tally.prompt_tokens, tally.completion_tokens
+            if tin is None or tout is None:
+                tin, tout = job.plan.input_tokens, estimate_tokens(tally.text)
+            await _finish(
+                service, job, option, backend, reservation, tin, tout,
+                time.perf_counter() - started, tally.prompt_tokens is None,
+            )  # fmt: skip
+
+        async def events() -> AsyncIterator[bytes]:
+            async for chunk in relay_events(
+                response.lines(), tally, pass_usage=client_usage, before_done=settle
+            ):
+                yield chunk
+
+        head = job.headers(backend.name, option, time.perf_counter() - started)
+        try:
+            await send_stream(send, events(), headers=head)
+        finally:
+            with anyio.CancelScope(shield=True):
+                response.close()
+                await settle()
+
+
+def _side_app(service: ProxyService) -> FastAPI:
+    """Health, metrics and the model list (FastAPI; not on the hot path)."""
+    routing, metrics = service.routing, service.metrics
+    app = FastAPI(title="tokenomy proxy", docs_url=None, redoc_url=None, openapi_url=None)
+
+    @app.get("/health")
+    def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/metrics")
+    def prometheus() -> PlainTextResponse:
+        return PlainTextResponse(metrics.render(), media_type="text/plain; version=0.0.4")
+
+    @app.get("/v1/models", response_model=None)
+    def list_models(request: Request) -> JSONResponse | dict[str, Any]:
+        if service.keys.authenticate(request.headers.get("authorization")) is None:
+            metrics.inc("refusals_total", key="unknown", reason="auth")
+            metrics.inc("requests_total", key="unknown", backend="none", status="401")
+            return openai_error(401, _AUTH_MESSAGE, "invalid_request_error", "invalid_api_key")
+        names = [AUTO_MODEL, *routing.names]
+        data = [{"id": n, "object": "model", "created": 0, "owned_by": "tokenomy"} for n in names]
+        return {"object": "list", "data": data}
 
     return app
-
-
-_AUTH_MESSAGE = "unknown or revoked proxy key (send Authorization: Bearer KEY)"
 
 
 T = TypeVar("T")
@@ -219,6 +403,23 @@ async def _spend_call(spend: Spend, fn: Callable[..., T], *args: Any) -> T:
     if spend.in_memory:
         return fn(*args)
     return await anyio.to_thread.run_sync(fn, *args)
+
+
+def _usage_of(payload: Any, input_estimate: int) -> tuple[int, int, bool]:
+    """``(input, output, estimated)`` tokens of a chat completion.
+
+    Its ``usage`` when reported, else the input estimate and the answer's length in tokens.
+    """
+    usage = payload.get("usage") if isinstance(payload, dict) else None
+    if isinstance(usage, dict) and all(
+        isinstance(usage.get(k), int) for k in ("prompt_tokens", "completion_tokens")
+    ):
+        return int(usage["prompt_tokens"]), int(usage["completion_tokens"]), False
+    choices = payload.get("choices") if isinstance(payload, dict) else None
+    text = ""
+    if isinstance(choices, list) and choices and isinstance(choices[0], dict):
+        text = str((choices[0].get("message") or {}).get("content") or "")
+    return input_estimate, estimate_tokens(text), True
 
 
 def _row(job: _Request, backend: str | None, status: int, **extra: Any) -> dict[str, Any]:
@@ -237,116 +438,6 @@ def _row(job: _Request, backend: str | None, status: int, **extra: Any) -> dict[
     return row
 
 
-async def _call(
-    service: ProxyService,
-    client: httpx.AsyncClient,
-    job: _Request,
-    option: int,
-    backend: BackendConfig,
-    body: dict[str, Any],
-    reservation: Reservation,
-) -> Response | None:
-    """Send the request to one backend; None (reservation refunded) when it failed."""
-    upstream = dict(body, model=backend.model)
-    if requested_max_tokens(body) is None:
-        upstream["max_tokens"] = job.plan.max_tokens[option]
-    client_usage = False
-    if job.stream:
-        options = body.get("stream_options")
-        client_usage = isinstance(options, dict) and bool(options.get("include_usage"))
-        upstream["stream_options"] = {**(options or {}), "include_usage": True}
-    api_key = service.api_keys.get(backend.name, "")
-    headers = {"authorization": f"Bearer {api_key}"} if api_key else {}
-    url = backend.base_url.rstrip("/") + "/chat/completions"
-    started = time.perf_counter()
-    try:
-        response = await client.send(
-            client.build_request("POST", url, json=upstream, headers=headers), stream=True
-        )
-    except httpx.HTTPError:
-        await _spend_call(service.spend, service.spend.cancel, reservation, job.rid)
-        return None
-    if response.status_code in RETRYABLE:
-        await response.aclose()
-        await _spend_call(service.spend, service.spend.cancel, reservation, job.rid)
-        return None
-    if response.status_code != 200:
-        content = await response.aread()
-        await response.aclose()
-        await _spend_call(service.spend, service.spend.cancel, reservation, job.rid)
-        service.metrics.inc(
-            "requests_total", key=job.key.name, backend=backend.name,
-            status=str(response.status_code),
-        )  # fmt: skip
-        service.log.request(_row(job, backend.name, response.status_code, mu=job.mu))
-        return Response(content, response.status_code, media_type="application/json")
-    if job.stream:
-        tally = StreamTally()
-        settled: list[bool] = []
-
-        async def settle() -> None:
-            if settled:
-                return
-            settled.append(True)
-            tin, tout = tally.prompt_tokens, tally.completion_tokens
-            if tin is None or tout is None:
-                tin, tout = job.plan.input_tokens, estimate_tokens(tally.text)
-            await _finish(
-                service, job, option, backend, reservation, tin, tout,
-                time.perf_counter() - started, tally.prompt_tokens is None,
-            )  # fmt: skip
-
-        async def events() -> AsyncIterator[bytes]:
-            try:
-                async for chunk in relay_events(
-                    response.aiter_lines(), tally, pass_usage=client_usage, before_done=settle
-                ):
-                    yield chunk
-            finally:
-                with anyio.CancelScope(shield=True):
-                    await response.aclose()
-                    await settle()  # a stream cut short is settled on what it carried
-
-        head = job.headers(backend.name, option, time.perf_counter() - started)
-        return StreamingResponse(events(), media_type="text/event-stream", headers=head)
-    try:
-        content = await response.aread()
-    except httpx.HTTPError:
-        await response.aclose()
-        await _spend_call(service.spend, service.spend.cancel, reservation, job.rid)
-        return None
-    await response.aclose()
-    latency = time.perf_counter() - started
-    try:
-        payload = json.loads(content)
-    except ValueError:
-        await _spend_call(service.spend, service.spend.cancel, reservation, job.rid)
-        return None
-    usage = payload.get("usage") if isinstance(payload, dict) else None
-    estimated = True
-    tin, tout = job.plan.input_tokens, 0
-    if isinstance(usage, dict) and all(
-        isinstance(usage.get(k), int) for k in ("prompt_tokens", "completion_tokens")
-    ):
-        tin, tout, estimated = int(usage["prompt_tokens"]), int(usage["completion_tokens"]), False
-    else:
-        choices = payload.get("choices") if isinstance(payload, dict) else None
-        text = ""
-        if isinstance(choices, list) and choices and isinstance(choices[0], dict):
-            text = str((choices[0].get("message") or {}).get("content") or "")
-        tout = estimate_tokens(text)
-    cost = await _finish(service, job, option, backend, reservation, tin, tout, latency, estimated)
-    head = job.headers(backend.name, option, latency)
-    head.update(
-        {
-            "X-Tokenomy-Cost": f"{cost:.6f}",
-            "X-Tokenomy-Input-Tokens": str(tin),
-            "X-Tokenomy-Output-Tokens": str(tout),
-        }
-    )
-    return Response(content, 200, media_type="application/json", headers=head)
-
-
 async def _finish(
     service: ProxyService,
     job: _Request,
@@ -360,9 +451,11 @@ async def _finish(
 ) -> float:
     """Settle the spend, update pacing and metrics, log the decision; returns dollars paid."""
     cost = service.routing.realised_cost(backend.name, tin, tout)
-    paid = await anyio.to_thread.run_sync(
-        service.spend.settle, reservation, micro_ceil(cost), backend.name, job.rid
-    )
+    args = (reservation, micro_ceil(cost), backend.name, job.rid)
+    if service.spend.writes_on_settle:
+        paid = await anyio.to_thread.run_sync(service.spend.settle, *args)
+    else:
+        paid = service.spend.settle(*args)
     dollars = paid / 1e6
     mu = service.observe_spend(job.key.account, dollars, latency)
     m = service.metrics

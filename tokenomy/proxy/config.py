@@ -8,6 +8,10 @@ Every value has one place in the file (``proxy.yaml``)::
     default_output_tokens: 256                # expected output when max_tokens is absent
     reservations: ledger                      # ledger (safe for several proxy processes) or
                                               # memory (one process; one ledger write a request)
+    settlement: immediate                     # immediate (written before the answer) or
+                                              # batched (memory reservations only: written by a
+    settle_interval_ms: 50                    # background thread every interval; see
+                                              # tokenomy.proxy.settlement for the trade-off)
     timeout_s: 30
     prices: {value: 1.0, latency: 0.0, risk: 0.0}
     risk_classes: {low: 0.0, high: 0.05}
@@ -158,6 +162,8 @@ class ProxyConfig(_Strict):
     predictor: str | None = None
     default_output_tokens: Annotated[int, Field(ge=1)] = 256
     reservations: Literal["ledger", "memory"] = "ledger"
+    settlement: Literal["immediate", "batched"] = "immediate"
+    settle_interval_ms: Annotated[int, Field(ge=1, le=60_000)] = 50
     timeout_s: Positive = 30.0
     prices: PriceOverrides = PriceOverrides(value=1.0, latency=0.0, risk=0.0)
     risk_classes: dict[str, NonNegative] = Field(default_factory=dict)
@@ -180,6 +186,10 @@ class ProxyConfig(_Strict):
                 raise _FieldError(
                     f"backends.{i}.quality", None, "a prior quality in [0, 1] (no predictor is set)"
                 )
+        if self.settlement == "batched" and self.reservations != "memory":
+            raise _FieldError(
+                "settlement", self.settlement, "'immediate' unless reservations is 'memory'"
+            )
         accounts = [b.account for b in self.budgets]
         for i, account in enumerate(accounts):
             if account in accounts[:i]:

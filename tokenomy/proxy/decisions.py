@@ -10,15 +10,18 @@ prediction). Every request, refusals included, also appends one line to the requ
 (``<decision log>.requests.jsonl``) with the same ``id``: key, account, status, tokens,
 latency, worst-case reservation, fallbacks, budget downgrades and the pacing multiplier ``μ``.
 
-Lines are written whole, under a lock, and flushed at once.
+Each line is written whole with a single unbuffered ``write`` to a file opened for appending,
+under a lock: it is on disk (in the OS's cache) when the request is answered, and lines from
+several proxy processes sharing a file never interleave.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import threading
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from tokenomy.allocate.decision_record import decision_record
 from tokenomy.allocate.rule import Options
@@ -43,12 +46,12 @@ class DecisionLog:
     def __init__(self, path: str | Path | None) -> None:
         self.path = None if path is None else Path(path)
         self._lock = threading.Lock()
-        self._decisions: IO[str] | None = None
-        self._requests: IO[str] | None = None
+        self._decisions: int | None = None
+        self._requests: int | None = None
         if self.path is not None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._decisions = self.path.open("a", encoding="utf-8")
-            self._requests = request_log_path(self.path).open("a", encoding="utf-8")
+            self._decisions = _open_append(self.path)
+            self._requests = _open_append(request_log_path(self.path))
 
     def decision(
         self, record_id: str, prices: Prices, options: Options, chosen: str, cost: float
@@ -66,16 +69,21 @@ class DecisionLog:
         if self._requests is not None:
             self._write(self._requests, row)
 
-    def _write(self, fh: IO[str], row: dict[str, Any]) -> None:
-        line = json.dumps(row, separators=(",", ":")) + "\n"
+    def _write(self, fd: int, row: dict[str, Any]) -> None:
+        line = (json.dumps(row, separators=(",", ":")) + "\n").encode("utf-8")
         with self._lock:
-            fh.write(line)
-            fh.flush()
+            written = os.write(fd, line)
+            while written < len(line):  # a short write (rare): finish the line
+                written += os.write(fd, line[written:])
 
     def close(self) -> None:
         """Close both files."""
         with self._lock:
-            for fh in (self._decisions, self._requests):
-                if fh is not None:
-                    fh.close()
+            for fd in (self._decisions, self._requests):
+                if fd is not None:
+                    os.close(fd)
             self._decisions = self._requests = None
+
+
+def _open_append(path: Path) -> int:
+    return os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)

@@ -12,6 +12,8 @@ Metrics (all prefixed ``tokenomy_proxy_``):
 - ``tokens_total{backend, direction}``: input and output tokens reported (or estimated);
 - ``fallbacks_total{backend}``: upstream failures that moved a request to the next backend;
 - ``refusals_total{key, reason}``: requests refused (``budget``, ``auth``, ``bad_request``, ...);
+- ``unpaid_dollars_total{account}``: batched payments the ledger refused (another process
+  spent the money first; see :mod:`tokenomy.proxy.settlement`);
 - ``budget_price{account}``: the pacing multiplier ``μ`` of each paced account;
 - ``upstream_latency_seconds{backend}``: histogram of upstream latency.
 """
@@ -36,6 +38,7 @@ _HELP: dict[str, tuple[str, str]] = {
     "tokens_total": ("counter", "Tokens reported by the backends (estimated where absent)."),
     "fallbacks_total": ("counter", "Upstream failures that moved a request to another backend."),
     "refusals_total": ("counter", "Requests refused, by key and reason."),
+    "unpaid_dollars_total": ("counter", "Batched payments the ledger refused, in dollars."),
     "budget_price": ("gauge", "Pacing multiplier mu (price of a budget dollar) per account."),
 }
 

@@ -29,6 +29,7 @@ from tokenomy.proxy.decisions import DecisionLog
 from tokenomy.proxy.keys import KeyRing, ProxyKey
 from tokenomy.proxy.metrics import ProxyMetrics
 from tokenomy.proxy.routing import RoutingTable
+from tokenomy.proxy.settlement import Payment
 from tokenomy.proxy.spend import Spend
 
 __all__ = ["PRICE_HEADERS", "ProxyService", "open_service"]
@@ -68,10 +69,10 @@ class ProxyService:
         self.config = config
         self.keys = KeyRing(config, env)
         self.routing = RoutingTable(config)
-        self.spend = Spend(ledger, config)
-        self.spend.setup()
         self.metrics = ProxyMetrics()
         self.log = DecisionLog(config.decision_log)
+        self.spend = Spend(ledger, config, on_failure=self._payment_refused)
+        self.spend.setup()
         self.api_keys = {
             b.name: env.get(b.api_key_env, "") if b.api_key_env else "" for b in config.backends
         }
@@ -140,9 +141,18 @@ class ProxyService:
         self.metrics.set("budget_price", mu, account=account)
         return mu
 
+    def _payment_refused(self, payment: Payment) -> None:
+        """A batched payment the ledger refused (logged; the request stays unpaid)."""
+        self.metrics.inc("unpaid_dollars_total", payment.amount / 1e6, account=payment.debit)
+        self.log.request({"id": payment.request_id, "settlement": "refused",
+                          "unpaid": payment.amount / 1e6})  # fmt: skip
+
     def close(self) -> None:
-        """Close the logs (the ledger belongs to the caller)."""
-        self.log.close()
+        """Write queued payments and close the logs (the ledger belongs to the caller)."""
+        try:
+            self.spend.close()
+        finally:
+            self.log.close()
 
 
 @contextmanager

@@ -25,7 +25,9 @@ account under a lock, against the balance read from the ledger), and the call is
 one ledger transfer of the actual cost from the key's account to the backend: one write per
 request instead of two. It is as safe for one proxy process — concurrent requests still cannot
 reserve more than the balance — but several processes sharing a ledger must use ``ledger``
-reservations (the floor check then still refuses an overrun, which is logged as unpaid).
+reservations (the floor check then still refuses an overrun, which is logged as unpaid). With
+``settlement: batched`` on top, that transfer is queued and written in batches by a background
+thread (:mod:`tokenomy.proxy.settlement`): no ledger write at all on a request's path.
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ from tokenomy.ledger.errors import IdempotencyConflict, InsufficientFunds
 from tokenomy.ledger.records import Leg, external_account
 from tokenomy.market.money import MICRO
 from tokenomy.proxy.config import ProxyConfig
+from tokenomy.proxy.settlement import FailureHook, Payment, SettlementBatcher
 
 __all__ = [
     "PENDING",
@@ -107,14 +110,46 @@ class Spend:
         config: the proxy configuration (budgets, backends, keys).
     """
 
-    def __init__(self, ledger: Ledger, config: ProxyConfig) -> None:
+    def __init__(
+        self, ledger: Ledger, config: ProxyConfig, on_failure: FailureHook | None = None
+    ) -> None:
         self.ledger = ledger
         self.config = config
         self._reset_window: dict[str, int] = {}
         self._lock = threading.Lock()
         self.in_memory = config.reservations == "memory"
+        self.batcher: SettlementBatcher | None = None
+        self._on_failure = on_failure
+        if config.settlement == "batched":
+            self.batcher = SettlementBatcher(
+                ledger, config.settle_interval_ms / 1000, on_failure=self._payment_refused
+            )
         self._available: dict[str, int] = {}  # memory mode: balance above the floor
         self._reserved: dict[str, int] = {}  # memory mode: reserved by requests in flight
+        self._unwritten: dict[str, int] = {}  # memory mode: paid, ledger write in progress
+
+    def _payment_refused(self, payment: Payment) -> None:
+        """A batched payment the ledger refused: another process spent the money first."""
+        # Re-read the balance from the ledger on next use. No lock here: a reservation may be
+        # waiting for the writer (flush) while it holds the lock.
+        self._available.pop(payment.debit.removeprefix("proxy:key:"), None)
+        if self._on_failure is not None:
+            self._on_failure(payment)
+
+    @property
+    def writes_on_settle(self) -> bool:
+        """Whether :meth:`settle` writes to the ledger (else it is in memory, safe inline)."""
+        return self.batcher is None
+
+    def flush(self) -> None:
+        """Wait until every payment decided so far is in the ledger (batched settlement)."""
+        if self.batcher is not None:
+            self.batcher.flush()
+
+    def close(self) -> None:
+        """Write every queued payment (batched settlement) and stop its thread."""
+        if self.batcher is not None:
+            self.batcher.close()
 
     def setup(self) -> None:
         """Create the proxy's accounts (idempotent; an existing one must match)."""
@@ -159,6 +194,8 @@ class Spend:
                 return
         name = key_account(account)
         limit = micro_ceil(budget.limit) if budget.limit > 0 else 0
+        if self.batcher is not None:
+            self.batcher.flush()  # the period's last payments belong to the old period
         balance = self.ledger.balance(name)
         legs: list[Leg] = []
         if balance > 0:
@@ -176,8 +213,9 @@ class Spend:
                     at=moment,
                 )
         with self._lock:
-            self._reset_window[account] = window
-            self._available.pop(account, None)  # re-read from the ledger on next use
+            if self._reset_window.get(account) != window:  # the first to finish; a late one
+                self._reset_window[account] = window  # must not drop what requests have
+                self._available.pop(account, None)  # done since: re-read on next use
 
     def reserve(self, account: str, amount: int, memo: str = "") -> Reservation:
         """Move ``amount`` micro-dollars from the account to ``proxy:pending``.
@@ -200,7 +238,10 @@ class Spend:
         with self._lock:
             available = self._available.get(account)
             if available is None:
-                available = self._available[account] = self.remaining(account)
+                # Payments decided in memory but not yet written are taken off the balance (a
+                # payment written between the two reads is taken off twice: the safe side).
+                unwritten = self._unwritten.get(account, 0)
+                available = self._available[account] = self.remaining(account) - unwritten
             free = available - self._reserved.get(account, 0)
             if amount > free:
                 raise BudgetRefusedError(account, amount, free)
@@ -213,20 +254,33 @@ class Spend:
         account = reservation.account
         with self._lock:
             self._reserved[account] = self._reserved.get(account, 0) - reservation.amount
-            available = self._available.get(account, 0)
-            free = available - self._reserved[account]
-            paid = min(actual, max(free, 0)) if actual > reservation.amount else actual
-            self._available[account] = available - paid
-        if paid > 0:
-            try:
-                self.ledger.transfer(
-                    key_account(account), backend_account(backend), paid, kind="proxy-spend",
-                    memo=memo,
-                )  # fmt: skip
-            except InsufficientFunds:
-                with self._lock:  # another process spent it: the ledger's floor holds
-                    self._available.pop(account, None)
+            available = self._available.get(account)
+            if available is None:  # a period reset dropped it: the reservation still covers
+                paid = min(actual, reservation.amount)
+            else:
+                free = available - self._reserved[account]
+                paid = min(actual, max(free, 0)) if actual > reservation.amount else actual
+                self._available[account] = available - paid
+            if paid <= 0:
                 return 0
+            if self.batcher is not None:  # queued under the lock: a re-read flushes it first
+                self.batcher.submit(
+                    Payment(key_account(account), backend_account(backend), paid, memo)
+                )
+                return paid
+            self._unwritten[account] = self._unwritten.get(account, 0) + paid
+        try:
+            self.ledger.transfer(
+                key_account(account), backend_account(backend), paid, kind="proxy-spend",
+                memo=memo,
+            )  # fmt: skip
+        except InsufficientFunds:
+            with self._lock:  # another process spent it: the ledger's floor holds
+                self._unwritten[account] -= paid
+                self._available.pop(account, None)
+            return 0
+        with self._lock:
+            self._unwritten[account] -= paid
         return paid
 
     def settle(self, reservation: Reservation, actual: int, backend: str, memo: str = "") -> int:
@@ -279,6 +333,8 @@ class Spend:
 
     def remaining(self, account: str) -> int:
         """Micro-dollars the account can still spend (its balance above its floor)."""
+        if self.batcher is not None:
+            self.batcher.flush()
         acct = self.ledger.account(key_account(account))
         floor = acct.floor if acct.floor is not None else 0
         return acct.balance - floor
