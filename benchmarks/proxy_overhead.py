@@ -7,12 +7,14 @@ three proxies in front of it (one backend, one budgeted key, SQLite ledger with
 ``?synchronous=normal``, decision log on), one per way of keeping the budget: reservations in
 the ledger (``ledger``), in memory with each payment written before the answer (``memory``),
 and in memory with payments written by the settlement thread every 50 ms (``batched``). Then,
-from this process, with one keep-alive ``httpx`` client per thread:
+from this process:
 
 1. sequential latency: the same non-streaming chat request ``--requests`` times directly to the
-   backend and through the proxy (p50/p99; overhead = proxy − direct);
-2. throughput: ``--concurrency`` threads sending requests for a fixed count, directly and
-   through the proxy (requests/s).
+   backend and through the proxy, from one keep-alive ``httpx`` client (p50/p99; overhead =
+   proxy − direct);
+2. throughput: ``--concurrency`` requests kept in flight by one asyncio (aiohttp) client for
+   a fixed count, directly and through the proxy (requests/s), and the CPU time the backend
+   (direct) or the proxy process spends per request during it.
 
 Everything (client, proxy, backend, SQLite) shares this machine's cores, so the figures are an
 upper bound on the overhead a dedicated proxy host would add.
@@ -27,7 +29,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -61,7 +62,15 @@ def serve_proxy(config: str, port: int) -> None:
 
     with open_service(load_config(config)) as service:
         app = create_app(service)
-        uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+        uvicorn.run(
+            app,
+            host="127.0.0.1",
+            port=port,
+            log_level="warning",
+            access_log=False,
+            proxy_headers=False,  # as `tokenomy proxy` serves it
+            server_header=False,
+        )
 
 
 def _wait(url: str, proc: subprocess.Popen[bytes]) -> None:
@@ -90,31 +99,47 @@ def _latencies(url: str, n: int, headers: dict[str, str], body: dict[str, object
 
 
 def _throughput(
-    url: str, n: int, threads: int, headers: dict[str, str], body: dict[str, object]
+    url: str, n: int, concurrency: int, headers: dict[str, str], body: dict[str, object]
 ) -> float:
-    per = n // threads
-    start = threading.Barrier(threads + 1)
-    errors: list[int] = []
+    """Requests/s with ``concurrency`` requests in flight (one asyncio client, keep-alive).
 
-    def work() -> None:
-        with httpx.Client(headers=headers, timeout=60) as client:
-            client.post(url, json=body)
-            start.wait()
-            for _ in range(per):
-                if client.post(url, json=body).status_code != 200:
-                    errors.append(1)
+    An asyncio client costs far less CPU per request than threads of a blocking client, so
+    more of the shared cores go to the servers being measured.
+    """
+    import asyncio
+    import json
 
-    pool = [threading.Thread(target=work) for _ in range(threads)]
-    for t in pool:
-        t.start()
-    start.wait()
-    t0 = time.perf_counter()
-    for t in pool:
-        t.join()
-    elapsed = time.perf_counter() - t0
-    if errors:
-        raise SystemExit(f"{len(errors)} requests failed during the throughput run")
-    return per * threads / elapsed
+    import aiohttp
+
+    payload = json.dumps(body).encode()
+    sent = {"content-type": "application/json", **headers}
+
+    async def run() -> float:
+        connector = aiohttp.TCPConnector(limit=concurrency)
+        async with aiohttp.ClientSession(connector=connector) as session:
+            failures = 0
+
+            async def one() -> None:
+                nonlocal failures
+                async with session.post(url, data=payload, headers=sent) as response:
+                    await response.read()
+                    failures += response.status != 200
+
+            await asyncio.gather(*(one() for _ in range(concurrency)))  # warm the pool
+            per = n // concurrency
+
+            async def worker() -> None:
+                for _ in range(per):
+                    await one()
+
+            t0 = time.perf_counter()
+            await asyncio.gather(*(worker() for _ in range(concurrency)))
+            elapsed = time.perf_counter() - t0
+        if failures:
+            raise SystemExit(f"{failures} requests failed during the throughput run")
+        return per * concurrency / elapsed
+
+    return asyncio.run(run())
 
 
 def _cpu_s(pid: int) -> float:
@@ -203,7 +228,7 @@ def main() -> None:
         for p in procs:
             p.wait(timeout=10)
     ms = 1e3
-    print(f"proxy overhead: {args.requests} sequential requests, {args.concurrency} threads "
+    print(f"proxy overhead: {args.requests} sequential requests, {args.concurrency} in flight "
           f"for throughput, {os.cpu_count()} CPUs, SQLite ledger synchronous=normal")  # fmt: skip
     print("(server CPU: CPU time of the backend (direct) or of the proxy process alone per request")
     print(" during the throughput run; 1000 / it = the requests/s one core of its own would serve)")

@@ -36,4 +36,12 @@ def proxy(
             f"({len(settings.backends)} backends; Ctrl-C stops)",
             highlight=False,
         )
-        uvicorn.run(app, host=bind_host, port=bind_port, log_level="warning", access_log=False)
+        uvicorn.run(
+            app,
+            host=bind_host,
+            port=bind_port,
+            log_level="warning",
+            access_log=False,
+            proxy_headers=False,  # the proxy never looks at the client's address
+            server_header=False,
+        )

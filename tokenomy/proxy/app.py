@@ -97,6 +97,8 @@ class _Request:
     downgraded: list[str] = field(default_factory=list)
 
     def options_in_play(self) -> Options:
+        if not self.excluded:
+            return self.plan.options
         keep = [i for i in range(len(self.plan.options)) if i not in self.excluded]
         o = self.plan.options
         return Options.of(

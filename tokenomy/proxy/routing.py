@@ -30,7 +30,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from tokenomy.allocate.router import Router
-from tokenomy.allocate.rule import Options, choose, net_values
+from tokenomy.allocate.rule import Options, net_values
 from tokenomy.errors import ConfigError
 from tokenomy.prices import Prices, PriceTable, estimate_tokens
 from tokenomy.proxy.config import AUTO_MODEL, BackendConfig, ProxyConfig
@@ -206,9 +206,8 @@ class RoutingTable:
             names=[self.names[i] for i in index],
         )
         net = net_values(prices, options)
-        best = choose(prices, options)
-        ranking = sorted(range(len(index)), key=lambda i: (-net[i], i))
-        assert ranking[0] == best or net[ranking[0]] == net[best]
+        # Best net value first, ties in config order: the first is :func:`choose`'s answer.
+        ranking = [int(i) for i in np.argsort(-net, kind="stable")]
         return Plan(
             options=options,
             prices=prices,
