@@ -44,6 +44,7 @@ bench: $(DEV_STAMP)
 	$(BIN)/python benchmarks/allocate_speed.py
 	$(BIN)/python benchmarks/ledger_throughput.py
 	$(BIN)/python benchmarks/market_transports.py
+	$(BIN)/python benchmarks/ray_scale.py
 
 clean:
 	rm -rf $(VENV) results .pytest_cache .ruff_cache .mypy_cache

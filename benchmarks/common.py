@@ -6,14 +6,12 @@ import math
 
 
 def peak_gb() -> float:
-    """Peak resident memory of this process (VmHWM), in GB."""
-    try:
-        with open("/proc/self/status") as fh:
-            for line in fh:
-                if line.startswith("VmHWM"):
-                    return int(line.split()[1]) / 1e6
-    except OSError:
-        pass
+    """Peak resident memory of this process (VmHWM), in GB (ru_maxrss where /proc is absent)."""
+    from tokenomy.market.shard_task import peak_rss_gb
+
+    peak = peak_rss_gb()
+    if peak > 0:
+        return peak
     import resource
 
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6

@@ -54,6 +54,7 @@ def write_files(folder: Path) -> list[str]:
 
 def test_bash_examples_run(tmp_path):
     assert write_files(tmp_path) == [
+        "spec.yaml",
         "agents.yaml",
         "replay.yaml",
         "contract.yaml",
@@ -77,6 +78,16 @@ def test_bash_examples_run(tmp_path):
     assert contracted["contracts"]["totals"]["checks"] > 0
     assert (tmp_path / "example-runs" / "shell" / "transcripts.parquet").is_file()
     assert (tmp_path / "example-runs" / "shop" / "report.html").is_file()
+    for name in ("exp", "exp-ray"):
+        summary = json.loads((tmp_path / "example-runs" / name / "summary.json").read_text())
+        assert summary["counts"]["done"] == 15 and summary["counts"]["failed"] == 0
+    same = [
+        (tmp_path / "example-runs" / name / "runs.parquet").read_bytes()
+        for name in ("exp", "exp-ray")
+    ]
+    assert same[0] == same[1]  # byte-identical merged table, process pool vs Ray
+    assert (tmp_path / "example-runs" / "exp" / "report.html").is_file()
+    assert (tmp_path / "example-runs" / "sharded" / "events.parquet").is_file()
 
 
 def test_python_examples_run(tmp_path, capsys):

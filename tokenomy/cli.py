@@ -3,6 +3,7 @@
     tokenomy market generate|run|baselines|sweep|study|validate
     tokenomy serve --db URL [--data DIR]
     tokenomy proxy --config proxy.yaml
+    tokenomy experiment run|status|show SPEC  (--executor local|process|ray)
     tokenomy ledger show|audit DB_URL
     tokenomy llm testserver|ask|transcript
     tokenomy principal run|replay|report|shop
@@ -31,6 +32,7 @@ from rich.table import Table
 
 from tokenomy.cli_allocate import allocate_app, route_app
 from tokenomy.cli_equilibrium import equilibrium_app, show_equilibrium_summary
+from tokenomy.cli_experiment import experiment_app
 from tokenomy.cli_ledger import ledger_app
 from tokenomy.cli_llm import llm_app
 from tokenomy.cli_principal import principal_app
@@ -68,6 +70,7 @@ app.add_typer(llm_app, name="llm")
 app.add_typer(ledger_app, name="ledger")
 app.add_typer(principal_app, name="principal")
 app.command("proxy")(proxy)
+app.add_typer(experiment_app, name="experiment")
 
 
 # ------------------------------------------------------------------------------ market
@@ -171,10 +174,26 @@ def market_run(
     contract_agents: Annotated[
         str, typer.Option(help="Glob of the agent ids the contract binds")
     ] = "customer_*",
+    shards: Annotated[
+        int,
+        typer.Option(
+            help="Split the customers into this many blocks run on workers (scripted "
+            "policies; the result is the unsharded run's)",
+            min=1,
+        ),
+    ] = 1,
+    executor: Annotated[str, typer.Option(help="Where shards run: local|process|ray")] = "local",
+    address: Annotated[
+        str | None, typer.Option(help="Ray cluster address (default: a local Ray instance)")
+    ] = None,
+    workers: Annotated[
+        int | None, typer.Option(help="Worker processes / CPUs of a local Ray instance", min=1)
+    ] = None,
 ) -> None:
     """Run one market and write its folder (Parquet tables + summary.json)."""
     from tokenomy.market.io import load_market
-    from tokenomy.market.runner import RunConfig, run_market
+    from tokenomy.market.runner import RunConfig
+    from tokenomy.market.sharded import run_market_or_sharded
 
     def go() -> None:
         from tokenomy.cli_service import default_db, keep_db
@@ -224,9 +243,13 @@ def market_run(
             market = load_market(
                 data_dir, progress=lambda d, t: bar.update(task, completed=d, total=t)
             )
-            result = run_market(
+            result = run_market_or_sharded(
                 market,
                 config,
+                shards=shards,
+                executor=executor,
+                address=address,
+                workers=workers,
                 prices=prices,
                 progress=lambda stage: bar.update(task, description=stage),
                 transport=transport,
@@ -241,7 +264,7 @@ def market_run(
             if temp_db is not None:  # the database will be kept in the run folder
                 result.summary["db"] = f"sqlite:///{target / 'market.db'}"
             result.save(target, overwrite=overwrite)
-        db_shown = keep_db(temp_db, target) if temp_db is not None else result.summary["db"]
+        db_shown = keep_db(temp_db, target) if temp_db is not None else result.summary.get("db")
         for file in transcripts.values():
             if file.exists():
                 shutil.move(str(file), str(target / file.name))
@@ -470,7 +493,7 @@ def runs_show(
         summary = read_summary(folder)
         if as_json:
             print_json(summary)
-        elif summary.get("kind") == "sweep":
+        elif summary.get("kind") in ("sweep", "experiment"):
             _show_aggregate(summary)
         elif summary.get("kind") in ("equilibrium", "equilibrium-set"):
             show_equilibrium_summary(summary)

@@ -106,6 +106,8 @@ def run_batch(
     arrivals: IntArray | None = None,
     context_tokens: int = 0,
     progress: Progress | None = None,
+    customer_offset: int = 0,
+    total_customers: int | None = None,
 ) -> RunLog:
     """Run a market of scripted agents and return its log (identical to the event engine's).
 
@@ -120,6 +122,12 @@ def run_batch(
         arrivals: start time of each customer (ms); default all at 0.
         context_tokens: input tokens charged per action.
         progress: optional callback told the name of each stage as it starts.
+        customer_offset: when ``market`` holds one block of a larger market's customers (a
+            shard, see :mod:`tokenomy.market.sharded`), the larger market's index of its first
+            customer. Random draws are keyed by the larger market's indices (customer
+            ``customer_offset + c``, business ``total_customers + b``), so a shard draws what
+            the whole market would; the log itself keeps this market's indices.
+        total_customers: the larger market's number of customers (default: this market's).
     """
 
     def stage(name: str) -> None:
@@ -128,6 +136,9 @@ def run_batch(
 
     n_c, n_b = market.n_customers, market.n_businesses
     cust = np.arange(n_c, dtype=np.int64)
+    # keys of the random draws: indices in the whole market (equal to ours unless a shard)
+    key_c0 = customer_offset
+    key_b0 = n_c if total_customers is None else total_customers
     arrive = np.zeros(n_c, np.int64) if arrivals is None else np.asarray(arrivals, np.int64)
     service = search or SearchService(market, seed)
     cp, bp = customer, business
@@ -176,7 +187,7 @@ def run_batch(
     stage("replies")
     delay = np.full(n_pairs, bp.response_ms, np.int64)
     if bp.jitter_ms:
-        u = uniform(seed, "business/jitter", n_c + pb, pc)
+        u = uniform(seed, "business/jitter", key_b0 + pb, key_c0 + pc)
         delay += (u * (bp.jitter_ms + 1)).astype(np.int64)
     t_reply = t_inq + delay
     # requested items of each pair, and amenities
@@ -227,11 +238,12 @@ def run_batch(
 
     first_mode = np.full(n_c, cp.mode == "first")
     if cp.mode != "first" and cp.first_bias > 0:
-        first_mode |= uniform(seed, "customer/first_bias", cust) < cp.first_bias
+        first_mode |= uniform(seed, "customer/first_bias", key_c0 + cust) < cp.first_bias
     met = choice.needs_met(n_found, n_req, amen_ok)
     value = market.value_micro[pc]
-    z = standardized_noise(seed, "customer/noise", pc, n_c + pb)
-    persuasion = derived(market, "persuasion", _persuasion)[pb]
+    z = standardized_noise(seed, "customer/noise", key_c0 + pc, key_b0 + pb)
+    # the scores only matter to credulous customers (0·score adds exactly 0.0)
+    persuasion = derived(market, "persuasion", _persuasion)[pb] if cp.credulity else 0.0
     score = choice.perceived(value, total, met, z, cp.noise, persuasion, cp.credulity)
     received = has_any & (t_prop <= decide_at[pc])
     fm = first_mode[pc]
@@ -241,7 +253,7 @@ def run_batch(
     ok_best = received & ~fm & choice.payable(met, score, expiry, pay_time_best)
     arrival_key = t_prop * max(n_b, 1) + pb
     chosen_first = choice.pick_first(pc, arrival_key, ok_first, n_c)
-    tiebreak = uniform(seed, "customer/tiebreak", pc, n_c + pb)
+    tiebreak = uniform(seed, "customer/tiebreak", key_c0 + pc, key_b0 + pb)
     chosen_best = choice.pick_best(pc, score, tiebreak, ok_best, n_c)
     chosen = np.where(first_mode, chosen_first, chosen_best)
     payer = np.flatnonzero(chosen >= 0)

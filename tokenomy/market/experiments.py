@@ -34,7 +34,7 @@ from tokenomy.errors import ConfigError, UnknownNameError
 from tokenomy.market.dataset import Market
 from tokenomy.market.io import load_market
 from tokenomy.market.metrics import outcomes_table
-from tokenomy.market.runner import RunConfig, run_market
+from tokenomy.market.runner import RunConfig, RunResult, run_market
 from tokenomy.market.search import SearchService
 from tokenomy.prices import Prices
 from tokenomy.results import environment, write_result
@@ -200,6 +200,70 @@ def aggregate(runs: pd.DataFrame, by: list[str], metrics: list[str]) -> pd.DataF
     return pd.DataFrame(rows)
 
 
+CUSTOMER_COLUMNS = (
+    "customer",
+    "utility",
+    "needs_met",
+    "payments",
+    "paid_first",
+    "n_proposals",
+    "paid_business",
+    "token_cost",
+)
+"""The per-customer outcome columns a sweep keeps (``customers.parquet``, besides ``run``)."""
+
+
+def run_cell(
+    market: Market,
+    config: RunConfig,
+    *,
+    prices: Prices | None = None,
+    focal_business: str | None = None,
+    run: Callable[[Market, RunConfig], RunResult] | None = None,
+) -> tuple[dict[str, Any], pa.Table]:
+    """Run one cell of a sweep: its metrics row and its per-customer table.
+
+    Args:
+        market: the data.
+        config: the run's settings (its ``focal_business`` is replaced by ``focal_business``
+            when that business is in the market, else by None).
+        prices: prices for token-aware welfare.
+        focal_business: the business whose payment share is reported; ``focal_share`` is None
+            when it is None.
+        run: how to run the market (default: :func:`run_market` with a fresh
+            :class:`SearchService` for the seed); a caller with LLM agents passes its own.
+
+    Returns:
+        ``({metric: value for metric in METRICS}, table)`` where ``table`` holds
+        :data:`CUSTOMER_COLUMNS`, one row per customer in market order, dictionary columns
+        decoded to plain ones.
+    """
+    focal = focal_business if focal_business in market.business_index else None
+    config = config.model_copy(update={"focal_business": focal})
+    if run is None:
+        result = run_market(
+            market, config, prices=prices, search=SearchService(market, config.seed)
+        )
+    else:
+        result = run(market, config)
+    metrics = {m: result.summary["metrics"].get(m) for m in METRICS}
+    if focal_business is None:
+        metrics["focal_share"] = None
+    table = outcomes_table(market, result.outcomes).select(list(CUSTOMER_COLUMNS))
+    return metrics, _decoded(table)
+
+
+def _decoded(table: pa.Table) -> pa.Table:
+    """``table`` with dictionary columns cast to their value type."""
+    cols = {}
+    for name in table.column_names:
+        col = table[name]
+        if pa.types.is_dictionary(col.type):
+            col = col.cast(col.type.value_type)
+        cols[name] = col
+    return pa.table(cols)
+
+
 def run_sweep(
     spec: SweepSpec,
     *,
@@ -244,11 +308,10 @@ def run_sweep(
                 business_params=spec.business_params,
                 seed=seed,
                 engine=spec.engine,
-                focal_business=spec.focal_business
-                if spec.focal_business in market.business_index
-                else None,
             )
-            result = run_market(market, config, prices=prices, search=SearchService(market, seed))
+            metrics, table = run_cell(
+                market, config, prices=prices, focal_business=spec.focal_business
+            )
             run_id = len(rows)
             cond = {
                 "run": run_id,
@@ -262,24 +325,9 @@ def run_sweep(
                 "business_policy": bpol,
                 "seed": seed,
             }
-            metrics = {m: result.summary["metrics"].get(m) for m in METRICS}
-            if spec.focal_business is None:
-                metrics["focal_share"] = None
             rows.append({**cond, **metrics})
-            table = outcomes_table(market, result.outcomes)
-            keep = [
-                "customer",
-                "utility",
-                "needs_met",
-                "payments",
-                "paid_first",
-                "n_proposals",
-                "paid_business",
-                "token_cost",
-            ]
-            table = table.select(keep)
             table = table.add_column(0, "run", pa.array(np.full(table.num_rows, run_id)))
-            outcome_tables.append(table.cast(table.schema))
+            outcome_tables.append(table)
             done += 1
             if progress is not None:
                 progress(done, total, f"{Path(data).name} {algo} k={limit} {cpol} seed={seed}")
@@ -301,16 +349,7 @@ def run_sweep(
 def _concat_outcomes(tables: list[pa.Table]) -> pa.Table:
     if not tables:
         return pa.table({})
-    plain = []
-    for t in tables:
-        cols = {}
-        for name in t.column_names:
-            col = t[name]
-            if pa.types.is_dictionary(col.type):
-                col = col.cast(col.type.value_type)
-            cols[name] = col
-        plain.append(pa.table(cols))
-    return pa.concat_tables(plain)
+    return pa.concat_tables([_decoded(t) for t in tables])
 
 
 # ---------------------------------------------------------------------------- presets

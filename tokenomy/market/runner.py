@@ -180,6 +180,7 @@ def run_market(
     funding: Any = None,
     contract: Any = None,
     contract_agents: str = "customer_*",
+    models: dict[str, Any] | None = None,
 ) -> RunResult:
     """Run ``market`` under ``config`` and compute its metrics.
 
@@ -205,6 +206,9 @@ def run_market(
             action of the agents whose id matches ``contract_agents`` (a glob); its log becomes
             the run's ``contracts`` table and the summary's ``contracts`` block.
         contract_agents: which agents the contract binds.
+        models: the population's chat models, already built, by backend name (e.g. wrapped
+            in a concurrency limit); they are left open for the caller. Default: built from
+            ``population`` here and closed after the run.
     """
     config = config or RunConfig()
     prices = prices or Prices()
@@ -225,19 +229,21 @@ def run_market(
         raise ConfigError(f"transport must be 'inprocess' or 'http', got '{transport}'")
     if transport == "http" and db_url is None:
         raise ConfigError("the http transport needs a database (db_url)")
-    models: dict[str, Any]
+    owned: dict[str, Any]  # chat models built here, closed after the run
     if population is not None:
         from tokenomy.market.population import population_factories
 
-        make_customer, make_business, models = population_factories(
+        make_customer, make_business, built = population_factories(
             population,
             customer_params=cp,
             business_params=bp,
             seed=config.seed,
             base_dir=population_dir or Path.cwd(),
+            models=models,
         )
+        owned = {} if models is not None else built
     else:
-        models = {}
+        owned = {}
         make_customer, make_business = scripted_factories(cp, bp)
     contract_log = None
     if contract is not None:
@@ -281,7 +287,7 @@ def run_market(
     finally:
         from tokenomy.llm import close_model
 
-        for chat in models.values():
+        for chat in owned.values():
             close_model(chat)
 
 
@@ -387,7 +393,41 @@ def _run(
             "receipts_match_payments": bool(np.array_equal(from_log, service_run.receipts_micro)),
             "http_requests": service_run.requests,
         }
-    summary = {
+    summary = run_summary(
+        market, config, prices, engine, metrics, log, elapsed, extra, data_label=data_label
+    )
+    return RunResult(market, config, log, out, base, summary)
+
+
+def run_summary(
+    market: Market,
+    config: RunConfig,
+    prices: Prices,
+    engine: str,
+    metrics: dict[str, Any],
+    log: RunLog,
+    elapsed: float,
+    extra: dict[str, Any],
+    *,
+    data_label: str | None = None,
+    timing: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The ``summary.json`` of a run: what ran, on what, with which prices, and its metrics.
+
+    Args:
+        market: the data.
+        config: the run's settings.
+        prices: the prices in force.
+        engine: which engine produced the log (``batch`` or ``event``).
+        metrics: the run's metrics.
+        log: the run's log.
+        elapsed: seconds the run took.
+        extra: entries placed after the metrics (transport, database, ledger, sharding, ...).
+        data_label: how the data is described (default: the market's source or name).
+        timing: entries added to the ``timing`` block.
+    """
+    cp, bp = config.policies()
+    return {
         "kind": "run",
         "data": data_label or market.source or market.name,
         "market": market.name,
@@ -400,7 +440,7 @@ def _run(
         "timing": {
             "engine_seconds": elapsed,
             "events_per_second": log.n_events / elapsed if elapsed > 0 else None,
+            **(timing or {}),
         },
         "environment": environment(),
     }
-    return RunResult(market, config, log, out, base, summary)

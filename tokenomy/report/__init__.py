@@ -36,9 +36,9 @@ def write_report(folder: str | Path, out_file: str | Path | None = None) -> Path
     if kind == "run":
         sections = run_sections(folder, summary)
         title = f"tokenomy run — {summary.get('market')}"
-    elif kind == "sweep":
+    elif kind in ("sweep", "experiment"):
         sections = sweep_sections(folder, summary)
-        title = f"tokenomy sweep — {summary.get('name')}"
+        title = f"tokenomy {kind} — {summary.get('name')}"
     elif kind == "study":
         sections = study_sections(folder, summary)
         title = f"tokenomy — {summary.get('name', 'study')}"

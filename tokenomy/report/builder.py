@@ -163,19 +163,28 @@ def run_sections(folder: Path, summary: dict[str, Any]) -> list[Section]:
 
 
 def sweep_sections(folder: Path, summary: dict[str, Any]) -> list[Section]:
-    """Sections of a sweep's report: figures chosen by what the sweep varied."""
+    """Sections of a sweep's or an experiment's report: figures chosen by what it varied."""
     agg = read_table(folder, "aggregate").to_pandas()
     runs = read_table(folder, "runs").to_pandas()
     customers = read_table(folder, "customers").to_pandas()
     spec = summary.get("spec", {})
     name = summary.get("name", "sweep")
+    if summary.get("kind") == "experiment":
+        counts, executor = summary.get("counts", {}), summary.get("executor", {})
+        design = (
+            f" {summary.get('runs')} runs: {len(summary.get('conditions', []))} condition(s) × "
+            f"seeds, run with the {executor.get('name')} executor in "
+            f"{executor.get('seconds', float('nan')):.1f} s ({counts.get('failed', 0)} failed)."
+        )
+    else:
+        design = (
+            f" {summary.get('runs')} runs: {len(spec.get('data', []))} data set(s), search "
+            f"{', '.join(spec.get('search', []))}, limits {spec.get('limit')}, customer "
+            f"policies {', '.join(spec.get('customer_policy', []))}, business policies "
+            f"{', '.join(spec.get('business_policy', []))}, {len(spec.get('seeds', []))} seed(s)."
+        )
     section = Section(
-        title=_title(name),
-        intro=html.escape(summary.get("description", ""))
-        + f" {summary.get('runs')} runs: {len(spec.get('data', []))} data set(s), search "
-        f"{', '.join(spec.get('search', []))}, limits {spec.get('limit')}, customer policies "
-        f"{', '.join(spec.get('customer_policy', []))}, business policies "
-        f"{', '.join(spec.get('business_policy', []))}, {len(spec.get('seeds', []))} seed(s).",
+        title=_title(name), intro=html.escape(summary.get("description", "") + design)
     )
     if agg["limit"].nunique() > 1:
         fig = figures.welfare_vs_limit(agg)
