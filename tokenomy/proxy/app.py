@@ -92,6 +92,7 @@ class _Request:
     plan: Plan
     mu: float
     stream: bool
+    cap_upstream: bool  # the client set no max_tokens: send each backend's own cap
     excluded: list[int] = field(default_factory=list)
     fallbacks: list[str] = field(default_factory=list)
     downgraded: list[str] = field(default_factory=list)
@@ -213,7 +214,9 @@ class ProxyApp:
             await anyio.to_thread.run_sync(spend.reset_if_due, key.account, now)
         prices, mu = service.prices_in_force(key.account, base, now)
         plan = routing.plan(prompt_text(body), max_tokens, prices, only)
-        job = _Request(service.next_id(), key, plan, mu, bool(body.get("stream")))
+        job = _Request(
+            service.next_id(), key, plan, mu, bool(body.get("stream")), max_tokens is None
+        )
         for option in plan.candidates():
             backend = routing.backend(plan, option)
             try:
@@ -260,7 +263,7 @@ class ProxyApp:
         """
         service = self.service
         upstream = dict(body, model=backend.model)
-        if requested_max_tokens(body) is None:
+        if job.cap_upstream:
             upstream["max_tokens"] = job.plan.max_tokens[option]
         client_usage = False
         if job.stream:

@@ -57,8 +57,6 @@ class SettlementBatcher:
         self.ledger = ledger
         self.interval_s = interval_s
         self.on_failure = on_failure
-        self.batches = 0
-        self.failures = 0
         self._pending: list[Payment] = []
         self._submitted = 0
         self._written = 0
@@ -140,7 +138,6 @@ class SettlementBatcher:
                 self.ledger.transfer(debit, credit, total, kind="proxy-spend", memo=memo)
             except InsufficientFunds:
                 self._one_by_one(payments)
-        self.batches += 1
 
     def _one_by_one(self, payments: list[Payment]) -> None:
         for p in payments:
@@ -149,6 +146,5 @@ class SettlementBatcher:
                     p.debit, p.credit, p.amount, kind="proxy-spend", memo=p.request_id
                 )
             except InsufficientFunds:
-                self.failures += 1
                 if self.on_failure is not None:
                     self.on_failure(p)
